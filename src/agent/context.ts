@@ -1,0 +1,19 @@
+/**
+ * What every flow needs, assembled once by the entry point. Flows receive it; they never reach for globals.
+ */
+import type { Config, Paths } from '../config.js';
+import type { ImdsClient, ImdsClock } from '../imds/client.js';
+import type { Logger } from '../log.js';
+import type { Activator } from '../ports/activation.js';
+import type { KernelPort } from '../ports/kernel.js';
+
+export interface AgentContext {
+  readonly paths: Paths;
+  readonly config: Config;
+  readonly kernel: KernelPort;
+  readonly clock: ImdsClock;
+  readonly log: Logger;
+  readonly activator: Activator;
+  /** An IMDS client whose requests leave from `localAddress` when one is given. */
+  imds(localAddress?: string): ImdsClient;
+}

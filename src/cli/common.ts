@@ -1,0 +1,129 @@
+/**
+ * The edge shared by every command: arguments, the root check, assembling the context, and mapping error kinds
+ * to exit codes (0 converged, 1 failed, 2 usage). Nothing below the entry points decides an exit code.
+ */
+import { parseArgs } from 'node:util';
+import type { AgentContext } from '../agent/context.js';
+import { parseConfig, pathsFor } from '../config.js';
+import { Ec2netError, isEc2netError } from '../errors.js';
+import { DEFAULT_ENDPOINTS, ImdsClient } from '../imds/client.js';
+import { createLogger, type Logger } from '../log.js';
+import { parseIfname } from '../model/validate.js';
+import { CHECKOUT_DHCLIENT_SCRIPT, chooseActivator } from '../ports/activation.js';
+import { readText } from '../ports/files.js';
+import { nodeHttpTransport, systemClock } from '../ports/http.js';
+import { NetlinkKernel } from '../ports/netlink-kernel.js';
+import { VERSION } from '../version.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+export interface Command {
+  readonly name: string;
+  readonly usage: string;
+  /** How many interface names the command takes. */
+  readonly ifaces: 0 | 1;
+  readonly flags?: Record<string, { type: 'boolean' }>;
+  run(ctx: AgentContext, args: { iface?: string; flags: Record<string, boolean> }): Promise<number>;
+}
+
+class UsageError extends Error {}
+
+function imdsEndpoints(env: NodeJS.ProcessEnv): readonly string[] {
+  const override = env.EC2NET_IMDS_URL;
+  if (override === undefined || override === '') return DEFAULT_ENDPOINTS;
+  if (!/^http:\/\/(?:[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?\/?$/.test(override)) {
+    throw new UsageError('EC2NET_IMDS_URL must be http://HOST[:PORT]');
+  }
+  // The IPv6 endpoint stays as the fallback, as on Nitro instances with IPv6 IMDS enabled.
+  return [override.replace(/\/$/, ''), DEFAULT_ENDPOINTS[1]];
+}
+
+async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv): Promise<AgentContext> {
+  const paths = pathsFor(root);
+  const config = parseConfig(await readText(paths.configFile), paths.configFile);
+  const endpoints = imdsEndpoints(env);
+  const activator = await chooseActivator(config.activation, paths, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT);
+  const kernel = new NetlinkKernel();
+  return {
+    paths,
+    config,
+    kernel,
+    clock: systemClock,
+    log,
+    activator,
+    imds: (localAddress) =>
+      new ImdsClient({ transport: nodeHttpTransport, clock: systemClock, endpoints, ...(localAddress ? { localAddress } : {}) }),
+  };
+}
+
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof UsageError) return EXIT_USAGE;
+  return EXIT_FAILED;
+}
+
+export async function main(cmd: Command, argv = process.argv.slice(2), env = process.env): Promise<number> {
+  let log: Logger | undefined;
+  let ctx: AgentContext | undefined;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          help: { type: 'boolean', short: 'h' },
+          version: { type: 'boolean' },
+          verbose: { type: 'boolean', short: 'v' },
+          root: { type: 'string' },
+          ...(cmd.flags ?? {}),
+        },
+      });
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      process.stdout.write(`${cmd.usage}\n`);
+      return EXIT_OK;
+    }
+    if (values.version) {
+      process.stdout.write(`${cmd.name} ${VERSION}\n`);
+      return EXIT_OK;
+    }
+    if (positionals.length !== cmd.ifaces) {
+      throw new UsageError(cmd.ifaces === 1 ? 'expected exactly one interface name' : 'expected no arguments');
+    }
+    const iface = positionals[0];
+    if (iface !== undefined && !parseIfname(iface)) {
+      throw new UsageError(`invalid interface name ${JSON.stringify(iface.slice(0, 32))}`);
+    }
+    const root = (values.root as string | undefined) ?? env.EC2NET_ROOT ?? '/';
+    if (!root.startsWith('/')) throw new UsageError('--root and EC2NET_ROOT must be absolute paths');
+    log = createLogger(cmd.name, { level: values.verbose ? 'debug' : env.EC2NET_LOG_LEVEL ?? 'info' });
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+      throw new Ec2netError('PermissionDenied', 'must run as root (it changes routing rules, routes and addresses)');
+    }
+    ctx = await buildContext(root, log, env);
+    const flags = Object.fromEntries(Object.keys(cmd.flags ?? {}).map((k) => [k, Boolean((values as Record<string, unknown>)[k])]));
+    return await cmd.run(ctx, { ...(iface !== undefined ? { iface } : {}), flags });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${cmd.name}: ${e.message}\n${cmd.usage}\n`);
+      return EXIT_USAGE;
+    }
+    const err = isEc2netError(e) ? e : new Ec2netError('Bug', e instanceof Error ? e.message : String(e), {}, { cause: e });
+    (log ?? createLogger(cmd.name)).error({ kind: err.kind, ...err.fields }, err.message);
+    return exitCodeFor(err);
+  } finally {
+    ctx?.kernel.close();
+  }
+}
+
+/** Runs a command as the process's entry point and exits with its code. */
+export function runMain(cmd: Command): void {
+  void main(cmd).then((code) => {
+    process.exitCode = code;
+  });
+}

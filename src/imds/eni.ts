@@ -1,0 +1,95 @@
+/**
+ * Reads one ENI's metadata from IMDS and validates it. Propagation is the hard part: a freshly attached ENI can
+ * answer 404 for its own keys, and `device-number` 0 for tens of seconds. Only the top-level `mac` is really
+ * device 0, so a 0 for any other MAC is read as "not propagated yet" and retried, never trusted: trusting it is
+ * how two ENIs came to share a table in the predecessors.
+ */
+import { Ec2netError } from '../errors.js';
+import { parseEniMetadata, type EniMetadata } from '../model/metadata.js';
+import { parseMac, splitLines } from '../model/validate.js';
+import { backoffMs, type ImdsAnswer, type ImdsClient, type ImdsClock } from './client.js';
+
+/** Rounds of re-reading an ENI whose keys have not propagated yet; with jittered backoff this spans 6 to 30 s. */
+export const PROPAGATION_ROUNDS = 12;
+const PROPAGATION_BASE_MS = 500;
+
+function transient(key: string, reason: string, fields: Record<string, unknown> = {}): Ec2netError {
+  return new Ec2netError('Transient', `IMDS did not answer usefully for ${key}: ${reason}`, { key, ...fields });
+}
+
+async function required(client: ImdsClient, key: string): Promise<string> {
+  const answer = await client.get(key);
+  if (answer.kind === 'found') return answer.body;
+  throw transient(key, answer.kind === 'notFound' ? 'not found (404)' : answer.reason);
+}
+
+function optional(answer: ImdsAnswer, key: string): string | undefined {
+  if (answer.kind === 'found') return answer.body;
+  if (answer.kind === 'notFound') return undefined;
+  throw transient(key, answer.reason);
+}
+
+/** The MACs IMDS lists under network/interfaces/macs/, lower case. A 404 here is Transient too: every instance has one. */
+export async function listEniMacs(client: ImdsClient): Promise<string[]> {
+  const body = await required(client, 'network/interfaces/macs/');
+  const macs: string[] = [];
+  for (const line of splitLines(body)) {
+    const mac = parseMac(line.endsWith('/') ? line.slice(0, -1) : line);
+    if (!mac) throw new Ec2netError('InvalidMetadata', 'IMDS value refused: not a MAC directory entry', { key: 'network/interfaces/macs/', entry: JSON.stringify(line.slice(0, 64)) });
+    macs.push(mac);
+  }
+  return macs;
+}
+
+export async function topLevelMac(client: ImdsClient): Promise<string> {
+  const body = await required(client, 'mac');
+  const mac = parseMac(body.trim());
+  if (!mac) throw new Ec2netError('InvalidMetadata', 'IMDS value refused: top-level mac is not a MAC address', { key: 'mac' });
+  return mac;
+}
+
+type Round = { done: EniMetadata } | { retry: Ec2netError };
+
+async function readOnce(client: ImdsClient, mac: string, primaryMac: string): Promise<Round> {
+  const base = `network/interfaces/macs/${mac}/`;
+  const keys = ['device-number', 'network-card', 'interface-id', 'local-ipv4s', 'subnet-ipv4-cidr-block', 'ipv4-prefix'] as const;
+  const answers = await Promise.all(keys.map((k) => client.get(base + k)));
+  const byKey = new Map(keys.map((k, i) => [k, answers[i] as ImdsAnswer]));
+  for (const k of ['device-number', 'interface-id', 'local-ipv4s', 'subnet-ipv4-cidr-block'] as const) {
+    const a = byKey.get(k) as ImdsAnswer;
+    if (a.kind === 'notFound') return { retry: transient(base + k, 'not found (404): the ENI has not propagated yet', { mac }) };
+  }
+  const get = (k: (typeof keys)[number]) => optional(byKey.get(k) as ImdsAnswer, base + k);
+  const meta = parseEniMetadata({
+    mac,
+    topLevelMac: primaryMac,
+    deviceNumber: get('device-number') as string,
+    networkCard: get('network-card'),
+    interfaceId: get('interface-id') as string,
+    localIpv4s: get('local-ipv4s') as string,
+    subnetIpv4CidrBlock: get('subnet-ipv4-cidr-block') as string,
+    ipv4Prefix: get('ipv4-prefix'),
+  });
+  if (meta.deviceNumber === 0 && meta.networkCard === 0 && !meta.isPrimary) {
+    return { retry: transient(base + 'device-number', 'answered 0 for a MAC that is not the primary: not propagated yet', { mac }) };
+  }
+  return { done: meta };
+}
+
+/**
+ * The validated metadata of the ENI with this MAC. Throws NotFound when IMDS does not list the MAC (the interface
+ * is not an ENI), Transient when IMDS cannot be read or the ENI does not settle within PROPAGATION_ROUNDS, and
+ * InvalidMetadata when a value is malformed.
+ */
+export async function readEni(client: ImdsClient, clock: ImdsClock, mac: string): Promise<EniMetadata> {
+  const [macs, primaryMac] = await Promise.all([listEniMacs(client), topLevelMac(client)]);
+  if (!macs.includes(mac)) throw new Ec2netError('NotFound', 'IMDS does not list this MAC: not an ENI of this instance', { mac });
+  let last: Ec2netError | undefined;
+  for (let round = 0; round < PROPAGATION_ROUNDS; round++) {
+    if (round > 0) await clock.sleep(PROPAGATION_BASE_MS + backoffMs(round, clock.random()));
+    const r = await readOnce(client, mac, primaryMac);
+    if ('done' in r) return r.done;
+    last = r.retry;
+  }
+  throw last ?? transient(mac, 'no answer');
+}

@@ -1,0 +1,24 @@
+/**
+ * KEY=value files in shell syntax (ifcfg files, ec2net.conf). We accept the subset initscripts' own files use
+ * (KEY=value, optionally quoted, comments, blank lines) and refuse anything else rather than guess what a shell
+ * would make of it: no expansions, no command substitution, no continuation lines.
+ */
+import { Ec2netError } from '../errors.js';
+
+const LINE = /^([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"\\$`]*)"|'([^']*)'|([^\s"'\\$`;&|<>()]*))\s*(?:#.*)?$/;
+const MAX_FILE_BYTES = 64 * 1024;
+
+export function parseKeyValues(text: string, path: string): Map<string, string> {
+  if (text.length > MAX_FILE_BYTES) throw new Ec2netError('InvalidArgument', 'file is too large for a KEY=value file', { path });
+  if (text.includes('\0')) throw new Ec2netError('InvalidArgument', 'file contains NUL bytes', { path });
+  const values = new Map<string, string>();
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = LINE.exec(line);
+    if (!m) throw new Ec2netError('InvalidArgument', 'line is not KEY=value', { path, line: i + 1 });
+    values.set(m[1] as string, m[2] ?? m[3] ?? m[4] ?? '');
+  });
+  return values;
+}
+

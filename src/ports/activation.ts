@@ -1,0 +1,91 @@
+/**
+ * Brings an interface's DHCP up and down. Where initscripts manage interfaces, its own `ifup`/`ifdown` read the
+ * files we wrote. Elsewhere the agent runs dhclient itself with the written dhclient-IF.conf and ec2net's own
+ * dhclient script, which only sets the leased address and the DHCP MTU: routes are the agent's job, and the
+ * system's dhclient-script would also rewrite /etc/resolv.conf and add a competing main-table default route.
+ */
+import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { Ec2netError, asEc2netError } from '../errors.js';
+import type { ActivationMode, Paths } from '../config.js';
+import { exists } from './files.js';
+
+/** Bound on each child process (ifup, ifdown, dhclient start and release). */
+export const CHILD_TIMEOUT_MS = 30_000;
+
+export interface Activator {
+  readonly kind: 'ifup' | 'dhclient';
+  /** Starts DHCP on the interface unless it is already running; returns immediately (the caller waits, bounded). */
+  up(ifname: string): Promise<void>;
+  /** Stops DHCP on the interface and releases the lease; a no-op when nothing runs. */
+  down(ifname: string): Promise<void>;
+}
+
+/** ec2net's dhclient script in a built checkout; packages install it under /usr/libexec/ec2net. */
+export const CHECKOUT_DHCLIENT_SCRIPT = fileURLToPath(new URL('../../../libexec/ec2net-dhclient-script', import.meta.url));
+
+async function run(argv: readonly string[], fields: Record<string, unknown>): Promise<void> {
+  const { execa } = await import('execa');
+  try {
+    await execa(argv[0] as string, argv.slice(1), { timeout: CHILD_TIMEOUT_MS, stdin: 'ignore', all: true });
+  } catch (e) {
+    throw asEc2netError(e, 'PluginFailure', `${argv[0]} failed`, fields);
+  }
+}
+
+function dhclientFiles(paths: Paths, ifname: string) {
+  return {
+    conf: `${paths.dhcp}/dhclient-${ifname}.conf`,
+    pid: `${paths.runDir}/dhclient-${ifname}.pid`,
+    leases: `${paths.runDir}/dhclient-${ifname}.leases`,
+  };
+}
+
+async function livePid(pidFile: string): Promise<number | undefined> {
+  const text = await readFile(pidFile, 'utf8').catch(() => '');
+  const pid = /^\d+$/.test(text.trim()) ? Number(text.trim()) : 0;
+  if (pid <= 1) return undefined;
+  try {
+    process.kill(pid, 0);
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    return cmdline.includes('dhclient') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function dhclientActivator(paths: Paths, script: string): Activator {
+  const args = (ifname: string) => {
+    const f = dhclientFiles(paths, ifname);
+    return ['-4', '-cf', f.conf, '-sf', script, '-pf', f.pid, '-lf', f.leases];
+  };
+  return {
+    kind: 'dhclient',
+    async up(ifname) {
+      if (await livePid(dhclientFiles(paths, ifname).pid)) return;
+      await run(['dhclient', ...args(ifname), '-nw', ifname], { iface: ifname });
+    },
+    async down(ifname) {
+      if (!(await livePid(dhclientFiles(paths, ifname).pid))) return;
+      await run(['dhclient', ...args(ifname), '-r', ifname], { iface: ifname });
+    },
+  };
+}
+
+function ifupActivator(): Activator {
+  return {
+    kind: 'ifup',
+    up: (ifname) => run(['ifup', ifname], { iface: ifname }),
+    down: (ifname) => run(['ifdown', ifname], { iface: ifname }),
+  };
+}
+
+/** initscripts ships ifup-eth beside the ifcfg files it reads; Debian's ifupdown `ifup` is something else. */
+export async function chooseActivator(mode: ActivationMode, paths: Paths, dhclientScript: string): Promise<Activator> {
+  if (mode === 'dhclient') return dhclientActivator(paths, dhclientScript);
+  const initscripts = await exists(`${paths.networkScripts}/ifup-eth`);
+  if (mode === 'ifup' && !initscripts) {
+    throw new Ec2netError('InvalidArgument', 'ACTIVATION=ifup but initscripts is not installed', { path: `${paths.networkScripts}/ifup-eth` });
+  }
+  return initscripts ? ifupActivator() : dhclientActivator(paths, dhclientScript);
+}

@@ -1,0 +1,61 @@
+/**
+ * The node:http adapter behind the IMDS client. No keep-alive agent: the CLI makes a handful of requests and
+ * must not keep the event loop alive after them.
+ */
+import { request } from 'node:http';
+import { TransportError, type HttpRequest, type HttpResponse, type HttpTransport } from '../imds/client.js';
+
+/** Connection failures for which another endpoint may still answer. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'EAFNOSUPPORT', 'ENOTFOUND']);
+
+export const nodeHttpTransport: HttpTransport = (req: HttpRequest) =>
+  new Promise<HttpResponse>((resolveOuter, rejectOuter) => {
+    const url = new URL(req.url);
+    // One deadline for the whole exchange: a server that trickles bytes must not hold the caller.
+    const deadline = setTimeout(() => r.destroy(new TransportError(`no answer within ${req.timeoutMs} ms`, false)), req.timeoutMs);
+    const resolve = (v: HttpResponse) => {
+      clearTimeout(deadline);
+      resolveOuter(v);
+    };
+    const reject = (e: unknown) => {
+      clearTimeout(deadline);
+      rejectOuter(e);
+    };
+    const r = request(
+      {
+        method: req.method,
+        host: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port || 80,
+        path: url.pathname,
+        headers: req.headers,
+        agent: false,
+        ...(req.localAddress ? { localAddress: req.localAddress } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > req.maxBytes) {
+            res.destroy();
+            reject(new TransportError(`response body exceeds ${req.maxBytes} bytes`, false));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', (e) => reject(new TransportError(e.message, false)));
+      },
+    );
+    r.on('error', (e: NodeJS.ErrnoException) => {
+      if (e instanceof TransportError) reject(e);
+      else reject(new TransportError(e.code ? `${e.code}: ${e.message}` : e.message, UNREACHABLE.has(e.code ?? '')));
+    });
+    r.end();
+  });
+
+export const systemClock = {
+  now: () => Date.now(),
+  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  random: () => Math.random(),
+};

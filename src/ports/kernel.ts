@@ -1,0 +1,31 @@
+/**
+ * The one interface between ec2net and the kernel's network state. Each method is documented by its `ip`
+ * equivalent. Adds and deletes are idempotent: adding what exists and deleting what is gone are not errors.
+ */
+import type { Address, Family, Link, Route, Rule } from '../model/state.js';
+
+export interface KernelPort {
+  /** ≈ `ip link show` */
+  links(): Promise<Link[]>;
+  /** ≈ `ip -4 rule show` (or -6) */
+  rules(family: Family): Promise<Rule[]>;
+  /** ≈ `ip -4 route show table all`, unicast routes only (the kernel's local and broadcast routes are left out) */
+  routes(family: Family): Promise<Route[]>;
+  /** ≈ `ip -4 addr show` */
+  addresses(family: Family): Promise<Address[]>;
+  /** ≈ `ip rule add from SRC lookup TABLE priority P proto N` */
+  addRule(rule: Rule): Promise<void>;
+  /** ≈ `ip rule del from SRC lookup TABLE priority P proto N` */
+  delRule(rule: Rule): Promise<void>;
+  /** ≈ `ip route add DST [via GW] dev DEV [src SRC] metric M table T scope S proto N` */
+  addRoute(route: Route): Promise<void>;
+  /** ≈ `ip route del DST dev DEV metric M table T proto N` */
+  delRoute(route: Route): Promise<void>;
+  /** ≈ `ip addr add ADDRESS dev DEV` */
+  addAddress(address: Address): Promise<void>;
+  /** ≈ `ip addr del ADDRESS dev DEV` */
+  delAddress(address: Address): Promise<void>;
+  /** ≈ `ip link set dev NAME up` */
+  setLinkUp(name: string): Promise<void>;
+  close(): void;
+}

@@ -1,0 +1,101 @@
+/**
+ * Pure diff between what the kernel holds and what one ENI should have. Ownership is the invariant: a rule or
+ * route is only ever deleted when it carries the agent's protocol number, and an address only when the agent
+ * recorded adding it. Everything else on the machine (a CNI's rules, a user's static routes, docker's routes)
+ * is outside the diff.
+ */
+import {
+  MAIN_TABLE,
+  addressKey,
+  ruleKey,
+  routeKey,
+  routeShape,
+  routeValue,
+  type Address,
+  type Route,
+  type Rule,
+} from '../model/state.js';
+
+export interface Desired {
+  readonly ifname: string;
+  readonly table: number;
+  readonly rules: readonly Rule[];
+  readonly routes: readonly Route[];
+  readonly addresses: readonly Address[];
+}
+
+export interface Observed {
+  /** Every rule of the families in play. */
+  readonly rules: readonly Rule[];
+  /** Routes of the ENI's table, and main-table routes on the interface. */
+  readonly routes: readonly Route[];
+  /** Addresses on the interface. */
+  readonly addresses: readonly Address[];
+}
+
+export interface Ownership {
+  readonly protocol: number;
+  /** Addresses (address strings) the agent added to this interface on earlier runs. */
+  readonly ownedAddresses: ReadonlySet<string>;
+}
+
+export interface Changes {
+  readonly delRules: readonly Rule[];
+  readonly addRules: readonly Rule[];
+  readonly delRoutes: readonly Route[];
+  readonly addRoutes: readonly Route[];
+  readonly delAddresses: readonly Address[];
+  readonly addAddresses: readonly Address[];
+  /** Desired routes whose slot is held by a route the agent does not own; reported, never overwritten. */
+  readonly conflicts: readonly Route[];
+}
+
+export function isEmpty(c: Changes): boolean {
+  return (
+    c.delRules.length + c.addRules.length + c.delRoutes.length + c.addRoutes.length + c.delAddresses.length + c.addAddresses.length === 0
+  );
+}
+
+/** Routes this ENI's diff looks at: its table, and the main table on its interface. */
+export function inScope(route: Route, ifname: string, table: number): boolean {
+  return route.table === table || (route.table === MAIN_TABLE && route.dev === ifname);
+}
+
+export function diff(desired: Desired, observed: Observed, own: Ownership): Changes {
+  const wantRules = new Set(desired.rules.map(ruleKey));
+  const haveRules = new Set(observed.rules.map(ruleKey));
+  const desiredSources = new Set(desired.rules.map((r) => `${r.family}|${r.src}`));
+  const delRules = observed.rules.filter(
+    (r) =>
+      r.protocol === own.protocol &&
+      !wantRules.has(ruleKey(r)) &&
+      // Ours in this ENI's table, or ours for one of this ENI's sources but pointing elsewhere (stale numbering).
+      (r.table === desired.table || r.priority === desired.table || desiredSources.has(`${r.family}|${r.src}`)),
+  );
+  const addRules = desired.rules.filter((r) => !haveRules.has(ruleKey(r)));
+
+  const scoped = observed.routes.filter((r) => inScope(r, desired.ifname, desired.table));
+  const wantRouteValues = new Set(desired.routes.map(routeValue));
+  const haveByKey = new Map(scoped.map((r) => [routeKey(r), r]));
+  const delRoutes = scoped.filter((r) => r.protocol === own.protocol && !wantRouteValues.has(routeValue(r)));
+  const deleted = new Set(delRoutes.map(routeKey));
+  const addRoutes: Route[] = [];
+  const conflicts: Route[] = [];
+  for (const r of desired.routes) {
+    const held = haveByKey.get(routeKey(r));
+    if (held && routeValue(held) === routeValue(r)) continue;
+    // initscripts installs route-IF itself (as proto boot/kernel); the same route under another owner serves.
+    if (held && held.protocol !== own.protocol && routeShape(held) === routeShape(r)) continue;
+    if (held && held.protocol !== own.protocol) conflicts.push(r);
+    else if (!held || deleted.has(routeKey(r))) addRoutes.push(r);
+  }
+
+  const wantAddrs = new Set(desired.addresses.map(addressKey));
+  const haveAddrs = new Set(observed.addresses.map(addressKey));
+  const delAddresses = observed.addresses.filter(
+    (a) => a.dev === desired.ifname && own.ownedAddresses.has(a.address) && !wantAddrs.has(addressKey(a)),
+  );
+  const addAddresses = desired.addresses.filter((a) => !haveAddrs.has(addressKey(a)));
+
+  return { delRules, addRules, delRoutes, addRoutes, delAddresses, addAddresses, conflicts };
+}

@@ -1,0 +1,41 @@
+/**
+ * The record of what the agent added to an ENI, kept under /run keyed by MAC. Addresses carry no owner in the
+ * kernel (rules and routes carry our protocol number), so this record is what lets a later run remove a secondary
+ * address the agent added without ever touching one someone else added.
+ */
+import { parseIfname, parseMac } from '../model/validate.js';
+import { parseCidr4 } from '../model/ipv4.js';
+
+export interface EniRecord {
+  readonly mac: string;
+  readonly eniId: string;
+  readonly ifname: string;
+  readonly table: number;
+  /** The instance's primary ENI: never deactivated by ec2ifdown. */
+  readonly primary: boolean;
+  readonly addresses: readonly string[];
+}
+
+export function recordPath(stateDir: string, mac: string): string {
+  return `${stateDir}/${mac.replace(/:/g, '')}.json`;
+}
+
+export function renderRecord(r: EniRecord): string {
+  return `${JSON.stringify(r, null, 2)}\n`;
+}
+
+/** A record that fails validation is treated as absent: the caller then owns no addresses, the safe side. */
+export function parseRecord(text: string | undefined): EniRecord | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    const mac = typeof v.mac === 'string' ? parseMac(v.mac) : undefined;
+    const ifname = typeof v.ifname === 'string' ? parseIfname(v.ifname) : undefined;
+    const addresses = Array.isArray(v.addresses) ? v.addresses : [];
+    if (!mac || !ifname || typeof v.eniId !== 'string' || typeof v.table !== 'number' || typeof v.primary !== 'boolean') return undefined;
+    if (!addresses.every((a): a is string => typeof a === 'string' && parseCidr4(a, false) !== undefined)) return undefined;
+    return { mac, ifname, eniId: v.eniId, table: v.table, primary: v.primary, addresses };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The ifcfg backend's files, byte for byte as ec2-net-utils v1 wrote them (DESIGN.md, "Backends"). These files
+ * are sourced by initscripts' shell scripts, so every value in them has been validated before it gets here:
+ * interface names by parseIfname, MACs by parseMac, addresses by the IPv4 parsers, flags by adminFlags.
+ */
+import { dottedMask, formatIpv4, subnetRouter, type Cidr4 } from '../model/ipv4.js';
+import type { AdminFlags } from './ifcfg-flags.js';
+import type { FileSpec } from './files.js';
+
+export interface IfcfgPaths {
+  /** …/etc/sysconfig/network-scripts */
+  readonly networkScripts: string;
+  /** …/etc/dhcp */
+  readonly dhcp: string;
+}
+
+export interface IfcfgInput {
+  readonly ifname: string;
+  readonly mac: string;
+  readonly table: number;
+  readonly mainMetric: number;
+  readonly subnet: Cidr4;
+  readonly primaryIpv4: string;
+  readonly flags: AdminFlags;
+  /** False on IPv6-only subnets: no IPv4 routes to write. */
+  readonly ipv4Routing: boolean;
+}
+
+export function ifcfgPath(paths: IfcfgPaths, ifname: string): string {
+  return `${paths.networkScripts}/ifcfg-${ifname}`;
+}
+
+export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
+  const { ifname, table } = input;
+  const gateway = formatIpv4(subnetRouter(input.subnet));
+  const ifcfg = [
+    `DEVICE=${ifname}`,
+    'BOOTPROTO=dhcp',
+    'ONBOOT=yes',
+    'TYPE=Ethernet',
+    'USERCTL=yes',
+    'PEERDNS=no',
+    'IPV6INIT=yes',
+    'DHCPV6C=yes',
+    'DHCPV6C_OPTIONS=-nw',
+    'PERSISTENT_DHCLIENT=yes',
+    `HWADDR=${input.mac}`,
+    'DEFROUTE=no',
+    'EC2SYNC=yes',
+    `EC2PROVISIONPFXIPS=${input.flags.provisionPrefixIpsValue}`,
+    `MAINROUTETABLE=${input.flags.mainRouteTable ? 'yes' : 'no'}`,
+  ];
+  const files: FileSpec[] = [{ path: ifcfgPath(paths, ifname), content: lines(ifcfg), mode: 0o644 }];
+  if (input.ipv4Routing) {
+    const network = `${formatIpv4(input.subnet.base)}/${dottedMask(input.subnet.prefixLen)}`;
+    const route = [
+      `default via ${gateway} dev ${ifname} table ${table}`,
+      `${network} dev ${ifname} proto kernel scope link src ${input.primaryIpv4} table ${table}`,
+    ];
+    if (input.flags.mainRouteTable) route.push(`default via ${gateway} dev ${ifname} metric ${input.mainMetric}`);
+    files.push({ path: `${paths.networkScripts}/route-${ifname}`, content: lines(route), mode: 0o644 });
+  }
+  files.push({
+    path: `${paths.dhcp}/dhclient-${ifname}.conf`,
+    content: lines(['supersede dhcp-server-identifier 255.255.255.255;', 'timeout 300;']),
+    mode: 0o644,
+  });
+  return files;
+}
+
+function lines(ls: readonly string[]): string {
+  return ls.map((l) => `${l}\n`).join('');
+}

@@ -1,0 +1,104 @@
+/**
+ * An in-memory IMDSv2 behind the HttpTransport seam, for tests that run flows without a network. Metadata is a
+ * flat map of paths to bodies; directories are derived. Faults are scripted per path.
+ */
+import { TransportError, type HttpRequest, type HttpResponse, type HttpTransport } from '../../src/imds/client.js';
+
+export interface FakeEni {
+  mac: string;
+  id: string;
+  deviceNumber: number | string;
+  subnet: string;
+  ipv4s: string[];
+  prefixes?: string[];
+  networkCard?: number;
+}
+
+export type Fault = { status: number } | { error: 'reset' | 'unreachable' };
+
+export class FakeImds {
+  values = new Map<string, string>();
+  /** path → faults consumed one per request; a fault with Infinity count stays. */
+  faults = new Map<string, { fault: Fault; times: number }>();
+  readonly requests: string[] = [];
+  /** path → bodies served one per GET; the last one stays. Models values that change while IMDS propagates. */
+  sequences = new Map<string, string[]>();
+
+  static of(enis: FakeEni[]): FakeImds {
+    const imds = new FakeImds();
+    for (const eni of enis) imds.attach(eni);
+    return imds;
+  }
+
+  attach(eni: FakeEni): void {
+    const base = `network/interfaces/macs/${eni.mac}/`;
+    if (String(eni.deviceNumber) === '0' && !eni.networkCard) this.values.set('mac', eni.mac);
+    this.values.set(`${base}device-number`, String(eni.deviceNumber));
+    this.values.set(`${base}interface-id`, eni.id);
+    this.values.set(`${base}subnet-ipv4-cidr-block`, eni.subnet);
+    this.values.set(`${base}local-ipv4s`, eni.ipv4s.join('\n'));
+    if (eni.prefixes?.length) this.values.set(`${base}ipv4-prefix`, eni.prefixes.join('\n'));
+    if (eni.networkCard !== undefined) this.values.set(`${base}network-card`, String(eni.networkCard));
+  }
+
+  set(path: string, body: string | undefined): void {
+    if (body === undefined) this.values.delete(path);
+    else this.values.set(path, body);
+  }
+
+  fail(path: string, fault: Fault, times = Infinity): void {
+    this.faults.set(path, { fault, times });
+  }
+
+  sequence(path: string, bodies: string[]): void {
+    this.sequences.set(path, [...bodies]);
+  }
+
+  private body(path: string): string | undefined {
+    const seq = this.sequences.get(path);
+    if (seq && seq.length > 0) {
+      const next = seq.length > 1 ? seq.shift() : seq[0];
+      this.values.set(path, next as string);
+    }
+    const direct = this.values.get(path);
+    if (direct !== undefined) return direct;
+    if (!path.endsWith('/') && path !== '') return undefined;
+    const children = new Set<string>();
+    for (const key of this.values.keys()) {
+      if (!key.startsWith(path)) continue;
+      const rest = key.slice(path.length);
+      const slash = rest.indexOf('/');
+      children.add(slash < 0 ? rest : rest.slice(0, slash + 1));
+    }
+    return children.size > 0 ? [...children].join('\n') : undefined;
+  }
+
+  readonly transport: HttpTransport = async (req: HttpRequest): Promise<HttpResponse> => {
+    const path = new URL(req.url).pathname.replace(/^\/latest\/meta-data\//, '');
+    this.requests.push(`${req.method} ${path}`);
+    const f = this.faults.get(path);
+    if (f && f.times > 0) {
+      f.times -= 1;
+      if ('status' in f.fault) return { status: f.fault.status, body: '' };
+      throw new TransportError(f.fault.error, f.fault.error === 'unreachable');
+    }
+    if (req.method === 'PUT') return { status: 200, body: 'token' };
+    const body = this.body(path);
+    return body === undefined ? { status: 404, body: '' } : { status: 200, body };
+  };
+}
+
+/** A clock whose sleep advances time at once, so flows with bounded waits run instantly. */
+export function fakeClock(start = 1_000_000) {
+  let now = start;
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    now: () => now,
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+      now += ms;
+    },
+    random: () => 0.5,
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * An in-memory kernel that holds state, with the KernelPort's idempotency rules: adding what exists and deleting
+ * what is gone succeed; a route slot held by another route is left as it is (the kernel answers EEXIST).
+ */
+import { Ec2netError } from '../../src/errors.js';
+import { addressKey, routeKey, ruleKey, type Address, type Family, type Link, type Route, type Rule } from '../../src/model/state.js';
+import type { KernelPort } from '../../src/ports/kernel.js';
+
+export class FakeKernel implements KernelPort {
+  links_: Link[] = [];
+  rules_: Rule[] = [];
+  routes_: Route[] = [];
+  addresses_: Address[] = [];
+  /** Every mutating call, for tests that count work (a no-op run makes none). */
+  readonly calls: string[] = [];
+  /** Throws on the next call of this name. */
+  failOn = new Set<string>();
+
+  constructor(init: Partial<Pick<FakeKernel, 'links_' | 'rules_' | 'routes_' | 'addresses_'>> = {}) {
+    Object.assign(this, structuredClone(init));
+  }
+
+  private mutate(name: string): void {
+    this.calls.push(name);
+    if (this.failOn.delete(name)) throw new Ec2netError('PluginFailure', `injected failure in ${name}`);
+  }
+
+  private hasLink(dev: string): void {
+    if (!this.links_.some((l) => l.name === dev)) throw new Ec2netError('NotFound', 'no such interface', { iface: dev });
+  }
+
+  async links() {
+    return structuredClone(this.links_);
+  }
+  async rules(family: Family) {
+    return this.rules_.filter((r) => r.family === family);
+  }
+  async routes(family: Family) {
+    return this.routes_.filter((r) => r.family === family);
+  }
+  async addresses(family: Family) {
+    return this.addresses_.filter((a) => a.family === family);
+  }
+  async addRule(r: Rule) {
+    this.mutate('addRule');
+    if (!this.rules_.some((x) => ruleKey(x) === ruleKey(r))) this.rules_.push(r);
+  }
+  async delRule(r: Rule) {
+    this.mutate('delRule');
+    this.rules_ = this.rules_.filter((x) => ruleKey(x) !== ruleKey(r));
+  }
+  async addRoute(r: Route) {
+    this.mutate('addRoute');
+    this.hasLink(r.dev);
+    if (!this.routes_.some((x) => routeKey(x) === routeKey(r))) this.routes_.push(r);
+  }
+  async delRoute(r: Route) {
+    this.mutate('delRoute');
+    this.routes_ = this.routes_.filter((x) => !(routeKey(x) === routeKey(r) && x.protocol === r.protocol));
+  }
+  async addAddress(a: Address) {
+    this.mutate('addAddress');
+    this.hasLink(a.dev);
+    if (!this.addresses_.some((x) => addressKey(x) === addressKey(a))) this.addresses_.push(a);
+  }
+  async delAddress(a: Address) {
+    this.mutate('delAddress');
+    this.addresses_ = this.addresses_.filter((x) => addressKey(x) !== addressKey(a));
+  }
+  async setLinkUp(name: string) {
+    this.mutate('setLinkUp');
+    this.hasLink(name);
+    this.links_ = this.links_.map((l) => (l.name === name ? { ...l, up: true } : l));
+  }
+  close() {}
+}

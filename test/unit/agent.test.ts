@@ -1,0 +1,211 @@
+/**
+ * The ifup / ifdown / scan flows over stateful fakes: state in, act, state out.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { ifup } from '../../src/agent/ifup.js';
+import { ifdown } from '../../src/agent/ifdown.js';
+import { scan } from '../../src/agent/scan.js';
+import { EC2NET_PROTOCOL } from '../../src/config.js';
+import { Ec2netError } from '../../src/errors.js';
+import type { Route, Rule } from '../../src/model/state.js';
+import { FakeKernel } from '../fakes/kernel.js';
+import { FakeImds, type FakeEni } from '../fakes/imds.js';
+import { fakeContext } from '../fakes/context.js';
+
+const P = EC2NET_PROTOCOL;
+const ETH0: FakeEni = { mac: '02:00:00:00:00:01', id: 'eni-00000000000000001', deviceNumber: 0, subnet: '10.0.1.0/24', ipv4s: ['10.0.1.10', '10.0.1.11'] };
+const ETH1: FakeEni = { mac: '02:00:00:00:00:02', id: 'eni-00000000000000002', deviceNumber: 1, subnet: '10.0.2.0/24', ipv4s: ['10.0.2.10', '10.0.2.11', '10.0.2.12'] };
+const ETH2: FakeEni = { mac: '02:00:00:00:00:03', id: 'eni-00000000000000003', deviceNumber: 2, subnet: '10.0.1.0/24', ipv4s: ['10.0.1.20', '10.0.1.21'], prefixes: ['10.0.1.48/28'] };
+const FOREIGN_RULE: Rule = { family: 4, src: '10.0.2.11/32', table: 10001, priority: 512, protocol: 4 };
+const FOREIGN_ROUTE: Route = { family: 4, table: 10001, dst: '192.168.7.0/24', dev: 'eth1', gateway: '10.0.2.1', metric: 0, scope: 'universe', protocol: 4 };
+
+function world(enis: FakeEni[] = [ETH0, ETH1, ETH2]) {
+  const kernel = new FakeKernel({
+    links_: [
+      { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true },
+      ...enis.map((e, i) => ({ index: i + 2, name: `eth${i}`, mac: e.mac, up: i === 0 })),
+    ],
+    addresses_: [{ family: 4, dev: 'eth0', address: '10.0.1.10/24' }],
+    routes_: [{ family: 4, table: 254, dst: '0.0.0.0/0', dev: 'eth0', gateway: '10.0.1.1', metric: 0, scope: 'universe', protocol: 16 }],
+  });
+  const imds = FakeImds.of(enis);
+  const f = fakeContext(kernel, imds);
+  enis.forEach((e, i) => f.dhcp.leases.set(`eth${i}`, `${e.ipv4s[0]}/24`));
+  return { kernel, imds, ...f };
+}
+
+const sortRules = (rs: readonly Rule[]) => rs.map((r) => `${r.src} ${r.table} ${r.priority} ${r.protocol}`).sort();
+const snapshot = (k: FakeKernel) => structuredClone({ rules: k.rules_, routes: k.routes_, addresses: k.addresses_ });
+
+describe('ec2ifup', () => {
+  test('configures a secondary ENI: rules, table routes, main default, secondary /32s, files', async () => {
+    const { kernel, ctx, root } = world();
+    const result = await ifup(ctx, 'eth1');
+    assert.equal(result.changed, true);
+    assert.deepEqual(sortRules(kernel.rules_), ['10.0.2.10/32 10001 10001 236', '10.0.2.11/32 10001 10001 236', '10.0.2.12/32 10001 10001 236']);
+    const ours = kernel.routes_.filter((r) => r.protocol === P).map((r) => `${r.table} ${r.dst} ${r.gateway ?? '-'} ${r.prefsrc ?? '-'} ${r.metric}`).sort();
+    assert.deepEqual(ours, ['10001 0.0.0.0/0 10.0.2.1 - 0', '10001 10.0.2.0/24 - 10.0.2.10 0', '254 0.0.0.0/0 10.0.2.1 - 10001']);
+    assert.deepEqual(kernel.addresses_.filter((a) => a.dev === 'eth1').map((a) => a.address).sort(), ['10.0.2.10/24', '10.0.2.11/32', '10.0.2.12/32']);
+    assert.ok(kernel.links_.find((l) => l.name === 'eth1')?.up);
+    assert.match(readFileSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth1`, 'utf8'), /^DEVICE=eth1\nBOOTPROTO=dhcp\n/);
+    assert.ok(existsSync(`${root}/etc/sysconfig/network-scripts/route-eth1`));
+    assert.ok(existsSync(`${root}/etc/dhcp/dhclient-eth1.conf`));
+  });
+
+  test('a second run on converged state changes nothing', async () => {
+    const { kernel, ctx } = world();
+    await ifup(ctx, 'eth1');
+    const before = snapshot(kernel);
+    kernel.calls.length = 0;
+    const again = await ifup(ctx, 'eth1');
+    assert.equal(again.changed, false);
+    assert.deepEqual(kernel.calls.filter((c) => c !== 'setLinkUp'), []);
+    assert.deepEqual(snapshot(kernel), before);
+  });
+
+  test('a Transient IMDS answer removes nothing and names the key', async () => {
+    const { kernel, imds, ctx } = world();
+    await ifup(ctx, 'eth1');
+    const before = snapshot(kernel);
+    imds.fail(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, { status: 503 });
+    await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient' && String(e.fields.key).endsWith('local-ipv4s') && /503/.test(e.message));
+    assert.deepEqual(snapshot(kernel), before);
+  });
+
+  test('assigning and unassigning a secondary IP adds and removes its address and rule only', async () => {
+    const { kernel, imds, ctx } = world();
+    kernel.rules_.push(FOREIGN_RULE);
+    kernel.addresses_.push({ family: 4, dev: 'eth1', address: '10.0.2.99/32' });
+    await ifup(ctx, 'eth1');
+    kernel.routes_.push(FOREIGN_ROUTE);
+    imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10\n10.0.2.11\n10.0.2.12\n10.0.2.13');
+    await ifup(ctx, 'eth1');
+    assert.ok(kernel.rules_.some((r) => r.src === '10.0.2.13/32' && r.protocol === P));
+    assert.ok(kernel.addresses_.some((a) => a.address === '10.0.2.13/32'));
+    imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10\n10.0.2.12');
+    await ifup(ctx, 'eth1');
+    assert.deepEqual(sortRules(kernel.rules_.filter((r) => r.protocol === P)), ['10.0.2.10/32 10001 10001 236', '10.0.2.12/32 10001 10001 236']);
+    assert.deepEqual(kernel.addresses_.filter((a) => a.dev === 'eth1').map((a) => a.address).sort(), ['10.0.2.10/24', '10.0.2.12/32', '10.0.2.99/32']);
+    assert.ok(kernel.rules_.includes(FOREIGN_RULE) || kernel.rules_.some((r) => r.protocol === 4 && r.priority === 512));
+    assert.ok(kernel.routes_.some((r) => r.dst === '192.168.7.0/24' && r.protocol === 4));
+  });
+
+  test('device-number 0 for a non-primary MAC is waited out, not trusted', async () => {
+    const { kernel, imds, ctx } = world();
+    imds.sequence(`network/interfaces/macs/${ETH1.mac}/device-number`, ['0', '0', '0', '1']);
+    await ifup(ctx, 'eth1');
+    assert.ok(kernel.rules_.every((r) => r.table === 10001));
+    assert.ok(kernel.rules_.length === 3);
+  });
+
+  test('keys answering 404 while the ENI propagates are retried, then configured', async () => {
+    const { kernel, imds, ctx } = world();
+    imds.fail(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, { status: 404 }, 3);
+    await ifup(ctx, 'eth1');
+    assert.equal(kernel.rules_.length, 3);
+  });
+
+  test('the primary ENI gets its secondary addresses, no rules, and no files', async () => {
+    const { kernel, ctx, root } = world();
+    await ifup(ctx, 'eth0');
+    assert.deepEqual(kernel.rules_, []);
+    assert.ok(kernel.addresses_.some((a) => a.dev === 'eth0' && a.address === '10.0.1.11/32'));
+    assert.equal(existsSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth0`), false);
+  });
+
+  test('PRIMARY_RULES=yes gives the primary ENI rules in table 10000', async () => {
+    const kernel = new FakeKernel({ links_: [{ index: 2, name: 'eth0', mac: ETH0.mac, up: true }], addresses_: [{ family: 4, dev: 'eth0', address: '10.0.1.10/24' }] });
+    const { ctx } = fakeContext(kernel, FakeImds.of([ETH0]), { primaryRules: true });
+    await ifup(ctx, 'eth0');
+    assert.deepEqual(sortRules(kernel.rules_), ['10.0.1.10/32 10000 10000 236', '10.0.1.11/32 10000 10000 236']);
+    assert.equal(kernel.routes_.filter((r) => r.table === 254 && r.protocol === P).length, 0);
+  });
+
+  test('EC2SYNC=no leaves the interface alone', async () => {
+    const { kernel, ctx, root } = world();
+    mkdirSync(`${root}/etc/sysconfig/network-scripts`, { recursive: true });
+    writeFileSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth1`, 'DEVICE=eth1\nEC2SYNC=no\n');
+    const before = snapshot(kernel);
+    const r = await ifup(ctx, 'eth1');
+    assert.match(r.skipped ?? '', /EC2SYNC=no/);
+    assert.deepEqual(snapshot(kernel), before);
+    assert.equal(readFileSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth1`, 'utf8'), 'DEVICE=eth1\nEC2SYNC=no\n');
+  });
+
+  test('MAINROUTETABLE=no: no main-table default; EC2PROVISIONPFXIPS=yes: all 16 prefix addresses', async () => {
+    const { kernel, ctx, root } = world();
+    mkdirSync(`${root}/etc/sysconfig/network-scripts`, { recursive: true });
+    writeFileSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth2`, 'DEVICE=eth2\nMAINROUTETABLE=no\nEC2PROVISIONPFXIPS=yes\n');
+    await ifup(ctx, 'eth2');
+    assert.equal(kernel.routes_.filter((r) => r.table === 254 && r.protocol === P).length, 0);
+    const pfx = kernel.addresses_.filter((a) => a.dev === 'eth2' && /^10\.0\.1\.(4[89]|5\d|6[0-3])\/32$/.test(a.address));
+    assert.equal(pfx.length, 16);
+    assert.ok(kernel.rules_.some((r) => r.src === '10.0.1.48/28' && r.table === 10002));
+    const ifcfg = readFileSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth2`, 'utf8');
+    assert.match(ifcfg, /\nEC2PROVISIONPFXIPS=yes\nMAINROUTETABLE=no\n$/);
+    assert.doesNotMatch(readFileSync(`${root}/etc/sysconfig/network-scripts/route-eth2`, 'utf8'), /metric/);
+  });
+
+  test('an interface whose MAC IMDS does not list is not an ENI', async () => {
+    const { ctx, kernel } = world();
+    kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true });
+    await assert.rejects(ifup(ctx, 'docker0'), (e: unknown) => e instanceof Ec2netError && e.kind === 'NotFound');
+  });
+
+  test('an invalid IMDS value is refused: nothing is written or applied', async () => {
+    const { kernel, imds, ctx, root } = world();
+    imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10\n10.0.2.11;reboot');
+    const before = snapshot(kernel);
+    await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'InvalidMetadata' && String(e.fields.key) === 'local-ipv4s');
+    assert.deepEqual(snapshot(kernel), before);
+    assert.equal(existsSync(`${root}/etc`), false);
+  });
+
+  test('an unreadable ifcfg file is a clear error and changes nothing', async () => {
+    const { kernel, ctx, root } = world();
+    mkdirSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth1`, { recursive: true }); // a directory: EISDIR
+    const before = snapshot(kernel);
+    await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'InvalidArgument');
+    assert.deepEqual(snapshot(kernel), before);
+  });
+});
+
+describe('ec2ifdown', () => {
+  test("removes that ENI's rules, routes and addresses only", async () => {
+    const { kernel, ctx, dhcp } = world();
+    kernel.rules_.push(FOREIGN_RULE);
+    await ifup(ctx, 'eth1');
+    await ifup(ctx, 'eth2');
+    kernel.routes_.push(FOREIGN_ROUTE);
+    await ifdown(ctx, 'eth1');
+    assert.deepEqual(kernel.rules_.filter((r) => r.table === 10001 && r.protocol === P), []);
+    assert.deepEqual(kernel.routes_.filter((r) => r.dev === 'eth1' && r.protocol === P), []);
+    assert.deepEqual(kernel.addresses_.filter((a) => a.dev === 'eth1'), []);
+    assert.equal(dhcp.running.has('eth1'), false);
+    assert.equal(kernel.rules_.filter((r) => r.table === 10002).length, 3);
+    assert.ok(kernel.rules_.some((r) => r.protocol === 4 && r.priority === 512));
+    assert.ok(kernel.routes_.some((r) => r.dst === '192.168.7.0/24'));
+  });
+});
+
+describe('ec2ifscan', () => {
+  test('configures every unconfigured ENI and skips configured ones', async () => {
+    const { kernel, ctx } = world();
+    kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true });
+    const first = await scan(ctx);
+    assert.deepEqual(first.configured.map((r) => r.ifname).sort(), ['eth0', 'eth1', 'eth2']);
+    assert.deepEqual(first.failed, []);
+    assert.equal(kernel.rules_.filter((r) => r.protocol === P).length, 3 + 3);
+    const second = await scan(ctx);
+    assert.deepEqual(second.configured, []);
+    assert.deepEqual(second.alreadyConfigured.sort(), ['eth0', 'eth1', 'eth2']);
+  });
+});
+
+test('the record of added addresses is keyed by MAC', async () => {
+  const { ctx, root } = world();
+  await ifup(ctx, 'eth1');
+  assert.deepEqual(readdirSync(`${root}/run/ec2net/state`), ['020000000002.json']);
+});
