@@ -70,6 +70,8 @@ export function backoffMs(attempt: number, random: number): number {
 
 export class ImdsClient {
   private token: { value: string; endpoint: string; expiresAt: number } | undefined;
+  /** A token request in flight, shared by concurrent GETs so that they cost one PUT, not one each. */
+  private pendingToken: Promise<ImdsAnswer> | undefined;
   private readonly endpoints: readonly string[];
   private endpointIndex = 0;
   private readonly maxAttempts: number;
@@ -104,11 +106,18 @@ export class ImdsClient {
     return classify(res);
   }
 
-  private async currentToken(): Promise<ImdsAnswer> {
+  private currentToken(): Promise<ImdsAnswer> {
     const now = this.opts.clock.now();
     if (this.token && this.token.expiresAt > now && this.token.endpoint === this.endpoints[this.endpointIndex]) {
-      return { kind: 'found', body: this.token.value };
+      return Promise.resolve({ kind: 'found', body: this.token.value });
     }
+    this.pendingToken ??= this.fetchToken(now).finally(() => {
+      this.pendingToken = undefined;
+    });
+    return this.pendingToken;
+  }
+
+  private async fetchToken(now: number): Promise<ImdsAnswer> {
     const res = await this.send('PUT', '/latest/api/token', {
       'X-aws-ec2-metadata-token-ttl-seconds': String(TOKEN_TTL_SECONDS),
     });

@@ -49,7 +49,7 @@ function sanitize(body: string): string {
  */
 export function parseEniMetadata(raw: RawEni): EniMetadata {
   const mac = parseMac(raw.mac);
-  if (!mac) throw invalid('mac', raw.mac, `not a MAC address: ${sanitize(raw.mac)}`);
+  if (!mac) throw invalid('mac', sanitize(raw.mac), `not a MAC address: ${sanitize(raw.mac)}`);
   const topLevelMac = parseMac(raw.topLevelMac);
   if (!topLevelMac) throw invalid('mac (top level)', mac, `not a MAC address: ${sanitize(raw.topLevelMac)}`);
 

@@ -50,14 +50,18 @@ export function ruleKey(r: Rule): string {
   return `${r.family}|${r.src}|${r.table}|${r.priority}|${r.protocol}`;
 }
 
-/** The kernel's identity of a route: two routes with the same key cannot coexist. */
+/**
+ * The kernel's identity of a route: two routes with the same key cannot coexist. IPv4 keys a route by table,
+ * destination, TOS and metric, not by device (a second one with another device answers EEXIST); IPv6 keeps one
+ * per device.
+ */
 export function routeKey(r: Route): string {
-  return `${r.family}|${r.table}|${r.dst}|${r.metric}|${r.dev}`;
+  return `${r.family}|${r.table}|${r.dst}|${r.metric}${r.family === 6 ? `|${r.dev}` : ''}`;
 }
 
 /** What the route does, whoever installed it. */
 export function routeShape(r: Route): string {
-  return `${routeKey(r)}|${r.gateway ?? ''}|${r.prefsrc ?? ''}|${r.scope}`;
+  return `${routeKey(r)}|${r.dev}|${r.gateway ?? ''}|${r.prefsrc ?? ''}|${r.scope}`;
 }
 
 /** Everything that must match for an owned route to count as converged. */

@@ -18,7 +18,8 @@ const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
 /** A unicast, non-zero MAC in lower case (IMDS and sysfs both print lower case). */
 export function parseMac(text: string): string | undefined {
   const mac = text.toLowerCase();
-  if (!MAC.test(mac) || mac === '00:00:00:00:00:00') return undefined;
+  // The low bit of the first octet marks group (multicast and broadcast) addresses.
+  if (!MAC.test(mac) || mac === '00:00:00:00:00:00' || (parseInt(mac.slice(0, 2), 16) & 1) === 1) return undefined;
   return mac;
 }
 

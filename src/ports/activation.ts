@@ -1,14 +1,15 @@
 /**
  * Brings an interface's DHCP up and down. Where initscripts manage interfaces, its own `ifup`/`ifdown` read the
- * files we wrote. Elsewhere the agent runs dhclient itself with the written dhclient-IF.conf and ec2net's own
- * dhclient script, which only sets the leased address and the DHCP MTU: routes are the agent's job, and the
+ * files we wrote. Elsewhere the agent runs dhclient itself, with a dhclient-IF.conf of its own under /run (see
+ * renderDhclientConf) and ec2net's own dhclient script, which only sets the leased address and the DHCP MTU: routes are the agent's job, and the
  * system's dhclient-script would also rewrite /etc/resolv.conf and add a competing main-table default route.
  */
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { Ec2netError, asEc2netError } from '../errors.js';
 import type { ActivationMode, Paths } from '../config.js';
-import { exists } from './files.js';
+import { renderDhclientConf } from '../render/ifcfg.js';
+import { exists, writeAtomic } from './files.js';
 
 /** Bound on each child process (ifup, ifdown, dhclient start and release). */
 export const CHILD_TIMEOUT_MS = 30_000;
@@ -35,7 +36,7 @@ async function run(argv: readonly string[], fields: Record<string, unknown>): Pr
 
 function dhclientFiles(paths: Paths, ifname: string) {
   return {
-    conf: `${paths.dhcp}/dhclient-${ifname}.conf`,
+    conf: `${paths.runDir}/dhclient-${ifname}.conf`,
     pid: `${paths.runDir}/dhclient-${ifname}.pid`,
     leases: `${paths.runDir}/dhclient-${ifname}.leases`,
   };
@@ -63,6 +64,7 @@ function dhclientActivator(paths: Paths, script: string): Activator {
     kind: 'dhclient',
     async up(ifname) {
       if (await livePid(dhclientFiles(paths, ifname).pid)) return;
+      await writeAtomic({ path: dhclientFiles(paths, ifname).conf, content: renderDhclientConf(false), mode: 0o644 });
       await run(['dhclient', ...args(ifname), '-nw', ifname], { iface: ifname });
     },
     async down(ifname) {

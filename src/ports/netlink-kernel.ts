@@ -54,6 +54,8 @@ function errno(e: unknown): string {
 export class NetlinkKernel implements KernelPort {
   private readonly sock: RtNetlinkSocket;
   private linkCache: Map<string, number> | undefined;
+  /** One request at a time: the kernel runs one dump per socket, and the library cannot demultiplex two. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor() {
     this.sock = createRtNetlink();
@@ -63,6 +65,20 @@ export class NetlinkKernel implements KernelPort {
     this.sock.socket.socket.close();
   }
 
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(op, op);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  private async dump<T>(what: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await this.serial(op);
+    } catch (e) {
+      throw asEc2netError(e, 'PluginFailure', `netlink ${what} dump failed`);
+    }
+  }
+
   private opts(flags = 0) {
     return { timeout: NETLINK_TIMEOUT_MS, flags };
   }
@@ -70,7 +86,7 @@ export class NetlinkKernel implements KernelPort {
   /** Runs a change; `benign` errnos mean the change is already in effect. */
   private async change(what: string, fields: Record<string, unknown>, benign: string[], op: () => Promise<unknown>): Promise<void> {
     try {
-      await op();
+      await this.serial(op);
     } catch (e) {
       if (benign.includes(errno(e))) return;
       throw asEc2netError(e, 'PluginFailure', `netlink ${what} failed`, fields);
@@ -85,7 +101,7 @@ export class NetlinkKernel implements KernelPort {
   }
 
   async links(): Promise<Link[]> {
-    const msgs = await this.sock.getLinks(undefined, undefined, this.opts());
+    const msgs = await this.dump('links', () => this.sock.getLinks(undefined, undefined, this.opts()));
     const links = msgs.map((m) => {
       const mac = m.attrs.address && m.attrs.address.length === 6 ? [...m.attrs.address].map((b) => b.toString(16).padStart(2, '0')).join(':') : '00:00:00:00:00:00';
       return { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mac, up: Boolean(m.data.flags?.up) };
@@ -100,7 +116,7 @@ export class NetlinkKernel implements KernelPort {
 
   async rules(family: Family): Promise<Rule[]> {
     if (family !== 4) return [];
-    const msgs = await this.sock.getRules({ family: af(family) }, undefined, this.opts());
+    const msgs = await this.dump('rules', () => this.sock.getRules({ family: af(family) }, undefined, this.opts()));
     return msgs.map((m) => ({
       family,
       src: `${bytesToIpv4(m.attrs.src) ?? '0.0.0.0'}/${m.data.srcLen ?? 0}`,
@@ -112,7 +128,7 @@ export class NetlinkKernel implements KernelPort {
 
   async routes(family: Family): Promise<Route[]> {
     if (family !== 4) return [];
-    const [msgs, names] = await Promise.all([this.sock.getRoutes({ family: af(family) }, undefined, this.opts()), this.namesByIndex()]);
+    const [msgs, names] = await Promise.all([this.dump('routes', () => this.sock.getRoutes({ family: af(family) }, undefined, this.opts())), this.namesByIndex()]);
     const routes: Route[] = [];
     for (const m of msgs) {
       const table = m.attrs.table ?? m.data.table ?? 0;
@@ -137,7 +153,7 @@ export class NetlinkKernel implements KernelPort {
 
   async addresses(family: Family): Promise<Address[]> {
     if (family !== 4) return [];
-    const [msgs, names] = await Promise.all([this.sock.getAddresses({ family: af(family) }, undefined, this.opts()), this.namesByIndex()]);
+    const [msgs, names] = await Promise.all([this.dump('addresses', () => this.sock.getAddresses({ family: af(family) }, undefined, this.opts())), this.namesByIndex()]);
     return msgs.flatMap((m) => {
       const ip = bytesToIpv4(m.attrs.local ?? m.attrs.address);
       const dev = names.get(m.data.index ?? -1);

@@ -3,16 +3,16 @@
  * re-runs, and teardown (teardown is converging to an empty desired state).
  */
 import { Ec2netError } from '../errors.js';
-import { describeAddress, describeRoute, describeRule } from '../model/state.js';
+import { MAIN_TABLE, describeAddress, describeRoute, describeRule } from '../model/state.js';
 import type { KernelPort } from '../ports/kernel.js';
 import type { Logger } from '../log.js';
-import { diff, inScope, isEmpty, type Changes, type Desired, type Observed, type Ownership } from './diff.js';
+import { diff, isEmpty, type Changes, type Desired, type Observed, type Ownership } from './diff.js';
 
 export async function observe(kernel: KernelPort, ifname: string, table: number): Promise<Observed> {
   const [rules, routes, addresses] = await Promise.all([kernel.rules(4), kernel.routes(4), kernel.addresses(4)]);
   return {
     rules,
-    routes: routes.filter((r) => inScope(r, ifname, table)),
+    routes: routes.filter((r) => r.table === table || r.table === MAIN_TABLE),
     addresses: addresses.filter((a) => a.dev === ifname),
   };
 }

@@ -27,7 +27,7 @@ export interface Desired {
 export interface Observed {
   /** Every rule of the families in play. */
   readonly rules: readonly Rule[];
-  /** Routes of the ENI's table, and main-table routes on the interface. */
+  /** Routes of the ENI's table and of the main table (only those on the interface are ever deleted). */
   readonly routes: readonly Route[];
   /** Addresses on the interface. */
   readonly addresses: readonly Address[];
@@ -76,7 +76,8 @@ export function diff(desired: Desired, observed: Observed, own: Ownership): Chan
 
   const scoped = observed.routes.filter((r) => inScope(r, desired.ifname, desired.table));
   const wantRouteValues = new Set(desired.routes.map(routeValue));
-  const haveByKey = new Map(scoped.map((r) => [routeKey(r), r]));
+  // Slots are per table, whatever the device: a main-table route on another interface can hold ours.
+  const haveByKey = new Map(observed.routes.map((r) => [routeKey(r), r]));
   const delRoutes = scoped.filter((r) => r.protocol === own.protocol && !wantRouteValues.has(routeValue(r)));
   const deleted = new Set(delRoutes.map(routeKey));
   const addRoutes: Route[] = [];

@@ -60,12 +60,18 @@ export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
     if (input.flags.mainRouteTable) route.push(`default via ${gateway} dev ${ifname} metric ${input.mainMetric}`);
     files.push({ path: `${paths.networkScripts}/route-${ifname}`, content: lines(route), mode: 0o644 });
   }
-  files.push({
-    path: `${paths.dhcp}/dhclient-${ifname}.conf`,
-    content: lines(['supersede dhcp-server-identifier 255.255.255.255;', 'timeout 300;']),
-    mode: 0o644,
-  });
+  files.push({ path: `${paths.dhcp}/dhclient-${ifname}.conf`, content: renderDhclientConf(true), mode: 0o644 });
   return files;
+}
+
+/**
+ * dhclient-IF.conf. initscripts' dhclient gets the broadcast server identifier, as ec2-net-utils wrote it, so
+ * that renewals are broadcast. When ec2net runs dhclient itself it leaves the identifier alone: an RFC 2131
+ * server (dnsmasq among them) refuses a REQUEST naming 255.255.255.255 as its server, and EC2's own server
+ * serves unicast renewals, as stock dhclient on Debian and Ubuntu AMIs shows.
+ */
+export function renderDhclientConf(broadcastServerId: boolean): string {
+  return lines([...(broadcastServerId ? ['supersede dhcp-server-identifier 255.255.255.255;'] : []), 'timeout 300;']);
 }
 
 function lines(ls: readonly string[]): string {
