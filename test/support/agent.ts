@@ -1,0 +1,114 @@
+/**
+ * Glue between the simulated VPC and the agent under test: the three-ENI instance of the core tests and the
+ * demo, running the built CLI inside the instance namespace, and reading the kernel state back with `ip -j`.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EniSpec, RunResult, Vpc } from '../vpc/vpc.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/', import.meta.url));
+
+export const ENI0: EniSpec = { id: 'eni-0000000000000a000', mac: '02:ec:00:00:00:10', ifname: 'eth0', subnet: 's1', deviceNumber: 0, ipv4s: ['10.0.1.10'] };
+export const ENI1: EniSpec = { id: 'eni-0000000000000a001', mac: '02:ec:00:00:00:11', ifname: 'eth1', subnet: 's2', deviceNumber: 1, ipv4s: ['10.0.2.10', '10.0.2.11', '10.0.2.12'] };
+export const ENI2: EniSpec = {
+  id: 'eni-0000000000000a002',
+  mac: '02:ec:00:00:00:12',
+  ifname: 'eth2',
+  subnet: 's1',
+  deviceNumber: 2,
+  ipv4s: ['10.0.1.20', '10.0.1.21'],
+  ipv4Prefixes: ['10.0.1.48/28'],
+};
+export const SUBNETS = [
+  { name: 's1', cidr: '10.0.1.0/24' },
+  { name: 's2', cidr: '10.0.2.0/24' },
+];
+
+export function prefixAddresses(cidr: string): string[] {
+  const [base, len] = cidr.split('/') as [string, string];
+  const octets = base.split('.').map(Number) as [number, number, number, number];
+  return Array.from({ length: 2 ** (32 - Number(len)) }, (_, i) => `${octets[0]}.${octets[1]}.${octets[2]}.${octets[3] + i}`);
+}
+
+/** Every address an ENI should answer on once configured (with its IPv4 prefixes provisioned or not). */
+export function addressesOf(eni: EniSpec, withPrefixes = false): string[] {
+  return [...eni.ipv4s, ...(withPrefixes ? (eni.ipv4Prefixes ?? []).flatMap(prefixAddresses) : [])];
+}
+
+export function newRoot(): string {
+  return mkdtempSync(join(tmpdir(), 'ec2net-root-'));
+}
+
+/** Runs one of the agent's commands in the instance namespace, with its files under `root`. */
+export function agent(vpc: Vpc, root: string, command: 'ec2ifup' | 'ec2ifdown' | 'ec2ifscan' | 'ec2net', args: string[] = []): Promise<RunResult> {
+  return vpc.exec('instance', [process.execPath, `${CLI}${command}.js`, ...args], {
+    env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' },
+    timeoutMs: 120_000,
+  });
+}
+
+export interface IpRule {
+  priority: number;
+  src?: string;
+  srclen?: number;
+  table?: string;
+  protocol?: string;
+}
+
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  table?: string;
+  metric?: number;
+  protocol?: string;
+  prefsrc?: string;
+}
+
+async function ipJson<T>(vpc: Vpc, args: string[]): Promise<T> {
+  const r = await vpc.exec('instance', ['ip', '-N', '-j', ...args]);
+  if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout || '[]') as T;
+}
+
+/** `ip -N rule` as lines "PRIORITY from SRC/LEN lookup TABLE proto P" (numbers throughout), sorted. */
+export async function ruleLines(vpc: Vpc): Promise<string[]> {
+  const rules = await ipJson<IpRule[]>(vpc, ['-4', 'rule', 'show']);
+  return rules
+    .map((r) => {
+      const src = r.src === undefined || r.src === 'all' ? 'all' : `${r.src}/${r.srclen ?? 32}`;
+      return `${r.priority} from ${src} lookup ${r.table} proto ${r.protocol ?? 0}`;
+    })
+    .sort();
+}
+
+/** `ip -N route show table all` (unicast, not the local table) as lines with numeric tables and protocols, sorted. */
+export async function routeLines(vpc: Vpc): Promise<string[]> {
+  const routes = await ipJson<(IpRoute & { type?: string })[]>(vpc, ['-4', 'route', 'show', 'table', 'all']);
+  return routes
+    .filter((r) => r.table !== '255' && (r.type === undefined || r.type === 'unicast'))
+    .map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.dev} table ${r.table ?? 254}${r.metric ? ` metric ${r.metric}` : ''}${r.prefsrc ? ` src ${r.prefsrc}` : ''} proto ${r.protocol}`)
+    .sort();
+}
+
+/** The IPv4 addresses on one interface, as "A.B.C.D/N", sorted. */
+export async function addressLines(vpc: Vpc, dev: string): Promise<string[]> {
+  const links = await ipJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(vpc, ['-4', 'addr', 'show', 'dev', dev]);
+  return links.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`)).sort();
+}
+
+export async function kernelSnapshot(vpc: Vpc, devs: string[]) {
+  return {
+    rules: await ruleLines(vpc),
+    routes: await routeLines(vpc),
+    addresses: Object.fromEntries(await Promise.all(devs.map(async (d) => [d, await addressLines(vpc, d)] as const))),
+  };
+}
+
+/** Addresses that answered, and those that did not. */
+export async function reach(vpc: Vpc, addrs: string[]): Promise<{ ok: string[]; failed: string[] }> {
+  const result = await vpc.reachable(addrs);
+  return { ok: addrs.filter((a) => result.get(a)), failed: addrs.filter((a) => !result.get(a)) };
+}
