@@ -59,7 +59,7 @@ export interface ConvergeResult {
 export async function converge(kernel: KernelPort, desired: Desired, own: Ownership, log: Logger): Promise<ConvergeResult> {
   const before = diff(desired, await observe(kernel, desired.ifname, desired.table), own);
   if (!isEmpty(before)) {
-    log.info({ iface: desired.ifname, table: desired.table, ...summarize(before) }, 'applying changes');
+    log.info({ table: desired.table, ...summarize(before) }, 'applying changes');
     await apply(kernel, before);
   }
   const after = diff(desired, await observe(kernel, desired.ifname, desired.table), own);

@@ -131,6 +131,25 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
     assert.deepEqual(await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']), before);
   });
 
+  test('a hostile or oversized IMDS value is refused: exit 1, nothing written or applied', async () => {
+    const key = `network/interfaces/macs/${ENI1.mac}/local-ipv4s`;
+    const files = `${root}/etc/sysconfig/network-scripts/ifcfg-eth1`;
+    const fileBefore = readFileSync(files, 'utf8');
+    const before = await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']);
+    for (const [body, why] of [
+      ['10.0.2.10\n10.0.2.11;reboot', /local-ipv4s/],
+      ['10.0.2.10\n'.repeat(8000), /exceeds 65536 bytes/],
+    ] as const) {
+      vpc.imds.setOverride(key, body);
+      const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
+      vpc.imds.clearOverrides();
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, why);
+      assert.deepEqual(await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']), before);
+      assert.equal(readFileSync(files, 'utf8'), fileBefore);
+    }
+  });
+
   test('usage errors exit 2 and change nothing', async () => {
     for (const args of [[], ['../x'], ['a-name-longer-than-15'], ['eth 1'], ['eth1', 'eth2'], ['--bogus', 'eth1']]) {
       const r = await agent(vpc, root, 'ec2ifup', args);
