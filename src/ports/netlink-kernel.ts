@@ -51,6 +51,16 @@ function errno(e: unknown): string {
   return m ? (m[1] as string) : '';
 }
 
+/** A delete on an interface that is gone has nothing left to delete: its routes and addresses went with it. */
+async function unlessGone<T>(message: Promise<T>): Promise<T | undefined> {
+  try {
+    return await message;
+  } catch (e) {
+    if (e instanceof Ec2netError && e.kind === 'NotFound') return undefined;
+    throw e;
+  }
+}
+
 export class NetlinkKernel implements KernelPort {
   private readonly sock: RtNetlinkSocket;
   private linkCache: Map<string, number> | undefined;
@@ -207,13 +217,8 @@ export class NetlinkKernel implements KernelPort {
   }
 
   async delRoute(r: Route): Promise<void> {
-    let msg;
-    try {
-      msg = await this.routeMessage(r);
-    } catch (e) {
-      if (e instanceof Ec2netError && e.kind === 'NotFound') return; // the interface is gone, and its routes with it
-      throw e;
-    }
+    const msg = await unlessGone(this.routeMessage(r));
+    if (!msg) return;
     const [data, attrs] = msg;
     await this.change('route del', { route: r }, ['ESRCH', 'ENOENT', 'ENODEV'], () => this.sock.delRoute(data, attrs, this.opts()));
   }
@@ -230,13 +235,8 @@ export class NetlinkKernel implements KernelPort {
   }
 
   async delAddress(a: Address): Promise<void> {
-    let msg;
-    try {
-      msg = await this.addressMessage(a);
-    } catch (e) {
-      if (e instanceof Ec2netError && e.kind === 'NotFound') return;
-      throw e;
-    }
+    const msg = await unlessGone(this.addressMessage(a));
+    if (!msg) return;
     const [data, attrs] = msg;
     await this.change('address del', { address: a }, ['EADDRNOTAVAIL', 'ENODEV', 'ENOENT'], () => this.sock.delAddress(data, attrs, this.opts()));
   }

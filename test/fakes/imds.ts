@@ -21,6 +21,8 @@ export class FakeImds {
   /** path → faults consumed one per request; a fault with Infinity count stays. */
   faults = new Map<string, { fault: Fault; times: number }>();
   readonly requests: string[] = [];
+  /** The source address each request asked to leave from ('' for the default). */
+  readonly sources: string[] = [];
   /** path → bodies served one per GET; the last one stays. Models values that change while IMDS propagates. */
   sequences = new Map<string, string[]>();
 
@@ -76,6 +78,7 @@ export class FakeImds {
   readonly transport: HttpTransport = async (req: HttpRequest): Promise<HttpResponse> => {
     const path = new URL(req.url).pathname.replace(/^\/latest\/meta-data\//, '');
     this.requests.push(`${req.method} ${path}`);
+    this.sources.push(req.localAddress ?? '');
     const f = this.faults.get(path);
     if (f && f.times > 0) {
       f.times -= 1;

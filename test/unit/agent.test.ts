@@ -65,6 +65,15 @@ describe('ec2ifup', () => {
     assert.deepEqual(snapshot(kernel), before);
   });
 
+  test("once its rule is in place, IMDS requests leave from the interface's own address", async () => {
+    const { imds, ctx } = world();
+    await ifup(ctx, 'eth1');
+    const first = imds.sources.splice(0);
+    assert.ok(first.length > 0 && first.every((s) => s === ''), 'no rule yet: the default source');
+    await ifup(ctx, 'eth1');
+    assert.ok(imds.sources.length > 0 && imds.sources.every((s) => s === '10.0.2.10'), imds.sources.join(','));
+  });
+
   test('a Transient IMDS answer removes nothing and names the key', async () => {
     const { kernel, imds, ctx } = world();
     await ifup(ctx, 'eth1');
