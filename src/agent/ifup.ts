@@ -26,6 +26,8 @@ export interface IfupResult {
   readonly ifname: string;
   readonly skipped?: string;
   readonly changed: boolean;
+  /** What the interface was converged to (absent when skipped). */
+  readonly plan?: Plan;
 }
 
 async function waitFor<T>(ctx: AgentContext, boundMs: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
@@ -110,9 +112,13 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     let changed = false;
     for (const f of p.files) if (await writeAtomic(f)) changed = true;
     if (!meta.isPrimary) await activate(ctx, p);
+    for (const altname of p.altnames.filter((a) => !link.altnames.includes(a))) {
+      await ctx.kernel.addAltname(ifname, altname);
+      changed = true;
+    }
 
     const owned = new Set(previous?.ifname === ifname ? previous.addresses : []);
-    const record = { mac: link.mac, eniId: p.eniId, ifname, table: p.table, primary: meta.isPrimary };
+    const record = { mac: link.mac, eniId: p.eniId, ifname, table: p.table, deviceNumber: meta.deviceNumber, networkCard: meta.networkCard, primary: meta.isPrimary };
     const desiredAddresses = p.addresses.map((a) => a.address);
     // Record the union before applying: a run killed midway still knows every address it may have added.
     await writeRecord(ctx, { ...record, addresses: [...new Set([...owned, ...desiredAddresses])] });
@@ -121,7 +127,7 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     const counts = summarize(applied);
     if (Object.values(counts).some((n) => n > 0)) changed = true;
     log.info({ eni: p.eniId, table: p.table, ...counts }, 'interface converged');
-    return { ifname, changed };
+    return { ifname, changed, plan: p };
   } finally {
     await lock.release();
   }

@@ -1,42 +1,79 @@
 #!/usr/bin/env node
 /**
- * ec2net SUBCOMMAND: inspection commands. `plan IFACE` prints what ec2ifup would make true, without changing
- * anything.
+ * ec2net SUBCOMMAND: status, plan and cleanup.
  */
+import { cleanupDetached } from '../agent/detach.js';
 import { linkWithMac, planFor } from '../agent/ifup.js';
+import { formatStatus, interfaceStatus, type InterfaceStatus } from '../agent/status.js';
 import { describeAddress, describeRoute, describeRule } from '../model/state.js';
-import { EXIT_OK, EXIT_USAGE, main } from './common.js';
+import { askControl, controlPath } from '../ports/control.js';
+import { EXIT_OK, EXIT_USAGE, main, type Command } from './common.js';
 
-const USAGE = 'usage: ec2net plan [--root DIR] [--json] IFACE\n\nplan   print the rules, routes, addresses and files ec2ifup would make true for IFACE; changes nothing';
+const USAGE = `usage: ec2net status [--json] [--root DIR]
+       ec2net plan [--json] [--root DIR] IFACE
+       ec2net cleanup [--root DIR]
+
+status   per ENI: id, device/card, table, addresses, rules and routes as the kernel holds them; with the daemon
+         running also drift seen, last refresh and last error
+plan     the rules, routes, addresses and files ec2ifup would make true for IFACE; changes nothing
+cleanup  remove the rules, files and records of every ENI whose device is gone`;
+
+const json = { json: { type: 'boolean' as const } };
+
+const commands: Record<string, Command> = {
+  status: {
+    name: 'ec2net status',
+    usage: USAGE,
+    ifaces: 0,
+    flags: json,
+    async run(ctx, { flags }) {
+      const answer = (await askControl(controlPath(ctx.paths.runDir), 'status')) as { interfaces?: InterfaceStatus[] } | undefined;
+      const running = Array.isArray(answer?.interfaces);
+      const list = running ? (answer?.interfaces as InterfaceStatus[]) : await interfaceStatus(ctx);
+      process.stdout.write(flags.json ? `${JSON.stringify({ daemonRunning: running, interfaces: list }, null, 2)}\n` : formatStatus(list, running));
+      return EXIT_OK;
+    },
+  },
+  plan: {
+    name: 'ec2net plan',
+    usage: USAGE,
+    ifaces: 1,
+    flags: json,
+    async run(ctx, { iface, flags }) {
+      const { plan } = await planFor(ctx, await linkWithMac(ctx, iface as string));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+        return EXIT_OK;
+      }
+      const out = [
+        `interface ${plan.ifname} mac ${plan.mac} eni ${plan.eniId} table ${plan.table}`,
+        ...(plan.skip ? [`skipped: ${plan.skip}`] : []),
+        ...plan.rules.map((r) => `rule    ${describeRule(r)}`),
+        ...plan.routes.map((r) => `route   ${describeRoute(r)}`),
+        ...plan.addresses.map((a) => `address ${describeAddress(a)}`),
+        ...plan.files.map((f) => `file    ${f.path}`),
+        ...plan.altnames.map((a) => `altname ${a}`),
+      ];
+      process.stdout.write(`${out.join('\n')}\n`);
+      return EXIT_OK;
+    },
+  },
+  cleanup: {
+    name: 'ec2net cleanup',
+    usage: USAGE,
+    ifaces: 0,
+    async run(ctx) {
+      const macs = await cleanupDetached(ctx);
+      ctx.log.info({ macs }, 'cleanup finished');
+      return EXIT_OK;
+    },
+  },
+};
 
 const [sub, ...rest] = process.argv.slice(2);
-if (sub === 'plan') {
-  void main(
-    {
-      name: 'ec2net plan',
-      usage: USAGE,
-      ifaces: 1,
-      flags: { json: { type: 'boolean' } },
-      async run(ctx, { iface, flags }) {
-        const { plan } = await planFor(ctx, await linkWithMac(ctx, iface as string));
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
-          return EXIT_OK;
-        }
-        const out = [
-          `interface ${plan.ifname} mac ${plan.mac} eni ${plan.eniId} table ${plan.table}`,
-          ...(plan.skip ? [`skipped: ${plan.skip}`] : []),
-          ...plan.rules.map((r) => `rule    ${describeRule(r)}`),
-          ...plan.routes.map((r) => `route   ${describeRoute(r)}`),
-          ...plan.addresses.map((a) => `address ${describeAddress(a)}`),
-          ...plan.files.map((f) => `file    ${f.path}`),
-        ];
-        process.stdout.write(`${out.join('\n')}\n`);
-        return EXIT_OK;
-      },
-    },
-    rest,
-  ).then((code) => (process.exitCode = code));
+const cmd = sub === undefined ? undefined : commands[sub];
+if (cmd) {
+  void main(cmd, rest).then((code) => (process.exitCode = code));
 } else if (sub === '--help' || sub === '-h') {
   process.stdout.write(`${USAGE}\n`);
 } else {

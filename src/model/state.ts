@@ -42,6 +42,8 @@ export interface Link {
   /** Lower-case MAC, or "00:00:00:00:00:00" while a hotplugged device is not yet initialised. */
   readonly mac: string;
   readonly up: boolean;
+  /** Alternative names (`ip link property add ... altname`). */
+  readonly altnames: readonly string[];
 }
 
 export const MAIN_TABLE = 254;

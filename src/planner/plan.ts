@@ -42,6 +42,12 @@ export interface Plan {
   /** The address DHCP must have put on the interface before routes that name it as source can exist. */
   readonly primaryIpv4?: string;
   readonly files: readonly FileSpec[];
+  /** Alternative interface names: the ENI id and `device-number-D` (`device-number-D.C` on card C > 0). */
+  readonly altnames: readonly string[];
+}
+
+export function altnamesFor(meta: EniMetadata): string[] {
+  return [meta.eniId, `device-number-${meta.deviceNumber}${meta.networkCard > 0 ? `.${meta.networkCard}` : ''}`];
 }
 
 export function plan(input: PlanInput): Plan {
@@ -49,7 +55,7 @@ export function plan(input: PlanInput): Plan {
   const table = tableId(meta.networkCard, meta.deviceNumber);
   const base = { ifname, mac: meta.mac, eniId: meta.eniId, table };
   if (!flags.ec2sync) {
-    return { ...base, skip: 'EC2SYNC=no in the ifcfg file', rules: [], routes: [], addresses: [], files: [] };
+    return { ...base, skip: 'EC2SYNC=no in the ifcfg file', rules: [], routes: [], addresses: [], files: [], altnames: [] };
   }
   const primary = meta.localIpv4s[0] as string;
   // An IPv6-only subnet gives the ENI a 169.254.x.x address: there is nothing to route over IPv4.
@@ -101,5 +107,5 @@ export function plan(input: PlanInput): Plan {
         ipv4Routing,
       });
 
-  return { ...base, rules, routes, addresses, ...(ipv4Routing ? { primaryIpv4: primary } : {}), files };
+  return { ...base, rules, routes, addresses, ...(ipv4Routing ? { primaryIpv4: primary } : {}), files, altnames: altnamesFor(meta) };
 }

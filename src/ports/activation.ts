@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { Ec2netError, asEc2netError } from '../errors.js';
 import type { ActivationMode, Paths } from '../config.js';
 import { renderDhclientConf } from '../render/ifcfg.js';
-import { exists, writeAtomic } from './files.js';
+import { exists, removeFile, writeAtomic } from './files.js';
 
 /** Bound on each child process (ifup, ifdown, dhclient start and release). */
 export const CHILD_TIMEOUT_MS = 30_000;
@@ -20,6 +20,8 @@ export interface Activator {
   up(ifname: string): Promise<void>;
   /** Stops DHCP on the interface and releases the lease; a no-op when nothing runs. */
   down(ifname: string): Promise<void>;
+  /** The interface is gone: stop its DHCP client without a release and remove the client's run files. */
+  forget(ifname: string): Promise<void>;
 }
 
 /** ec2net's dhclient script in a built checkout; packages install it under /usr/libexec/ec2net. */
@@ -71,6 +73,12 @@ function dhclientActivator(paths: Paths, script: string): Activator {
       if (!(await livePid(dhclientFiles(paths, ifname).pid))) return;
       await run(['dhclient', ...args(ifname), '-r', ifname], { iface: ifname });
     },
+    async forget(ifname) {
+      const files = dhclientFiles(paths, ifname);
+      const pid = await livePid(files.pid);
+      if (pid) process.kill(pid, 'SIGTERM');
+      for (const f of [files.pid, files.leases, files.conf]) await removeFile(f);
+    },
   };
 }
 
@@ -79,6 +87,8 @@ function ifupActivator(): Activator {
     kind: 'ifup',
     up: (ifname) => run(['ifup', ifname], { iface: ifname }),
     down: (ifname) => run(['ifdown', ifname], { iface: ifname }),
+    // initscripts' dhclient exits with its interface.
+    forget: async () => undefined,
   };
 }
 

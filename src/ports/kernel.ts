@@ -27,5 +27,7 @@ export interface KernelPort {
   delAddress(address: Address): Promise<void>;
   /** ≈ `ip link set dev NAME up` */
   setLinkUp(name: string): Promise<void>;
+  /** ≈ `ip link property add dev NAME altname ALTNAME`; a name already taken is not an error. */
+  addAltname(name: string, altname: string): Promise<void>;
   close(): void;
 }

@@ -51,6 +51,35 @@ function errno(e: unknown): string {
   return m ? (m[1] as string) : '';
 }
 
+const RTM_NEWLINKPROP = 108;
+const IFLA_PROP_LIST = 52;
+const IFLA_ALT_IFNAME = 53;
+const NLA_F_NESTED = 0x8000;
+const NLA_TYPE_MASK = 0x3fff;
+
+/** One netlink attribute: length and type, the value, padding to 4 bytes. */
+function nla(type: number, value: Buffer): Buffer {
+  const out = Buffer.alloc(4 + value.length + ((4 - (value.length % 4)) % 4));
+  out.writeUInt16LE(4 + value.length, 0);
+  out.writeUInt16LE(type, 2);
+  value.copy(out, 4);
+  return out;
+}
+
+/** The IFLA_ALT_IFNAME strings nested in an IFLA_PROP_LIST. */
+function altnamesOf(propList: Buffer | undefined): string[] {
+  const names: string[] = [];
+  for (let off = 0; propList && off + 4 <= propList.length; ) {
+    const len = propList.readUInt16LE(off);
+    if (len < 4) break;
+    if ((propList.readUInt16LE(off + 2) & NLA_TYPE_MASK) === IFLA_ALT_IFNAME) {
+      names.push(propList.subarray(off + 4, off + len).toString('utf8').replace(/\0+$/, ''));
+    }
+    off += len + ((4 - (len % 4)) % 4);
+  }
+  return names;
+}
+
 /** A delete on an interface that is gone has nothing left to delete: its routes and addresses went with it. */
 async function unlessGone<T>(message: Promise<T>): Promise<T | undefined> {
   try {
@@ -114,7 +143,7 @@ export class NetlinkKernel implements KernelPort {
     const msgs = await this.dump('links', () => this.sock.getLinks(undefined, undefined, this.opts()));
     const links = msgs.map((m) => {
       const mac = m.attrs.address && m.attrs.address.length === 6 ? [...m.attrs.address].map((b) => b.toString(16).padStart(2, '0')).join(':') : '00:00:00:00:00:00';
-      return { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mac, up: Boolean(m.data.flags?.up) };
+      return { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mac, up: Boolean(m.data.flags?.up), altnames: altnamesOf(m.attrs.propList) };
     });
     this.linkCache = new Map(links.map((l) => [l.name, l.index]));
     return links;
@@ -239,6 +268,17 @@ export class NetlinkKernel implements KernelPort {
     if (!msg) return;
     const [data, attrs] = msg;
     await this.change('address del', { address: a }, ['EADDRNOTAVAIL', 'ENODEV', 'ENOENT'], () => this.sock.delAddress(data, attrs, this.opts()));
+  }
+
+  async addAltname(name: string, altname: string): Promise<void> {
+    const index = await this.indexOf(name);
+    const header = rt.formatLink({ index });
+    const value = Buffer.from(`${altname}\0`, 'utf8');
+    const inner = nla(IFLA_ALT_IFNAME, value);
+    const attrs = nla(IFLA_PROP_LIST | NLA_F_NESTED, inner);
+    await this.change('link property add', { iface: name, altname }, ['EEXIST'], () =>
+      this.sock.request(RTM_NEWLINKPROP, [header, attrs], this.opts(NLM_F_CREATE | NLM_F_EXCL)),
+    );
   }
 
   async setLinkUp(name: string): Promise<void> {

@@ -11,6 +11,8 @@ export interface EniRecord {
   readonly eniId: string;
   readonly ifname: string;
   readonly table: number;
+  readonly deviceNumber: number;
+  readonly networkCard: number;
   /** The instance's primary ENI: never deactivated by ec2ifdown. */
   readonly primary: boolean;
   readonly addresses: readonly string[];
@@ -32,9 +34,12 @@ export function parseRecord(text: string | undefined): EniRecord | undefined {
     const mac = typeof v.mac === 'string' ? parseMac(v.mac) : undefined;
     const ifname = typeof v.ifname === 'string' ? parseIfname(v.ifname) : undefined;
     const addresses = Array.isArray(v.addresses) ? v.addresses : [];
-    if (!mac || !ifname || typeof v.eniId !== 'string' || typeof v.table !== 'number' || typeof v.primary !== 'boolean') return undefined;
+    const numbers = [v.table, v.deviceNumber, v.networkCard];
+    if (!mac || !ifname || typeof v.eniId !== 'string' || typeof v.primary !== 'boolean') return undefined;
+    if (!numbers.every((n): n is number => Number.isInteger(n) && (n as number) >= 0)) return undefined;
     if (!addresses.every((a): a is string => typeof a === 'string' && parseCidr4(a, false) !== undefined)) return undefined;
-    return { mac, ifname, eniId: v.eniId, table: v.table, primary: v.primary, addresses };
+    const [table, deviceNumber, networkCard] = numbers as [number, number, number];
+    return { mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, addresses };
   } catch {
     return undefined;
   }

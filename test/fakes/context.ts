@@ -24,6 +24,9 @@ export class FakeDhcp implements Activator {
     const lease = this.leases.get(ifname);
     if (lease) await this.kernel.addAddress({ family: 4, dev: ifname, address: lease });
   }
+  async forget(ifname: string) {
+    this.running.delete(ifname);
+  }
   async down(ifname: string) {
     this.running.delete(ifname);
     const lease = this.leases.get(ifname);

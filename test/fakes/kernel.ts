@@ -72,5 +72,11 @@ export class FakeKernel implements KernelPort {
     this.hasLink(name);
     this.links_ = this.links_.map((l) => (l.name === name ? { ...l, up: true } : l));
   }
+  async addAltname(name: string, altname: string) {
+    this.mutate('addAltname');
+    this.hasLink(name);
+    if (this.links_.some((l) => l.altnames.includes(altname))) return;
+    this.links_ = this.links_.map((l) => (l.name === name ? { ...l, altnames: [...l.altnames, altname] } : l));
+  }
   close() {}
 }

@@ -2,6 +2,7 @@
  * Glue between the simulated VPC and the agent under test: the three-ENI instance of the core tests and the
  * demo, running the built CLI inside the instance namespace, and reading the kernel state back with `ip -j`.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,4 +112,82 @@ export async function kernelSnapshot(vpc: Vpc, devs: string[]) {
 export async function reach(vpc: Vpc, addrs: string[]): Promise<{ ok: string[]; failed: string[] }> {
   const result = await vpc.reachable(addrs);
   return { ok: addrs.filter((a) => result.get(a)), failed: addrs.filter((a) => !result.get(a)) };
+}
+
+export interface RunningDaemon {
+  readonly pid: number;
+  /** Every log record so far, parsed. */
+  readonly records: Record<string, unknown>[];
+  /** Resolves with the first record (from now on, or already seen when `seen` is true) that matches. */
+  waitFor(match: (r: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts ec2netd in the instance namespace (as a child of this process, killed with the sandbox at the latest). */
+export function startDaemon(vpc: Vpc, root: string, env: Record<string, string> = {}): RunningDaemon {
+  const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, process.execPath, `${CLI}ec2netd.js`], {
+    env: { ...process.env, EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'debug', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const records: Record<string, unknown>[] = [];
+  const waiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
+  let buf = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        rec = { msg: line, unparsed: true };
+      }
+      records.push(rec);
+      for (const w of [...waiters]) {
+        if (w.match(rec)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(rec);
+        }
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  return {
+    pid: child.pid ?? -1,
+    records,
+    exited,
+    waitFor(match, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`daemon log: no matching record within ${timeoutMs} ms; last: ${records.slice(-5).map((r) => JSON.stringify(r)).join('\n')}`)), timeoutMs);
+        waiters.push({
+          match,
+          resolve: (r) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+        });
+      });
+    },
+    async kill(signal = 'SIGTERM') {
+      // `ip netns exec` execs the program, so the child's pid is the daemon's.
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Polls until `check` passes (returns without throwing) or the bound runs out; rethrows the last failure. */
+export async function eventually(check: () => Promise<void>, timeoutMs = 20_000, intervalMs = 250): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await check();
+      return Date.now() - started;
+    } catch (e) {
+      if (Date.now() - started > timeoutMs) throw e;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
 }

@@ -24,8 +24,8 @@ const FOREIGN_ROUTE: Route = { family: 4, table: 10001, dst: '192.168.7.0/24', d
 function world(enis: FakeEni[] = [ETH0, ETH1, ETH2]) {
   const kernel = new FakeKernel({
     links_: [
-      { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true },
-      ...enis.map((e, i) => ({ index: i + 2, name: `eth${i}`, mac: e.mac, up: i === 0 })),
+      { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true, altnames: [] },
+      ...enis.map((e, i) => ({ index: i + 2, name: `eth${i}`, mac: e.mac, up: i === 0, altnames: [] })),
     ],
     addresses_: [{ family: 4, dev: 'eth0', address: '10.0.1.10/24' }],
     routes_: [{ family: 4, table: 254, dst: '0.0.0.0/0', dev: 'eth0', gateway: '10.0.1.1', metric: 0, scope: 'universe', protocol: 16 }],
@@ -125,7 +125,7 @@ describe('ec2ifup', () => {
   });
 
   test('PRIMARY_RULES=yes gives the primary ENI rules in table 10000', async () => {
-    const kernel = new FakeKernel({ links_: [{ index: 2, name: 'eth0', mac: ETH0.mac, up: true }], addresses_: [{ family: 4, dev: 'eth0', address: '10.0.1.10/24' }] });
+    const kernel = new FakeKernel({ links_: [{ index: 2, name: 'eth0', mac: ETH0.mac, up: true, altnames: [] }], addresses_: [{ family: 4, dev: 'eth0', address: '10.0.1.10/24' }] });
     const { ctx } = fakeContext(kernel, FakeImds.of([ETH0]), { primaryRules: true });
     await ifup(ctx, 'eth0');
     assert.deepEqual(sortRules(kernel.rules_), ['10.0.1.10/32 10000 10000 236', '10.0.1.11/32 10000 10000 236']);
@@ -159,7 +159,7 @@ describe('ec2ifup', () => {
 
   test('an interface whose MAC IMDS does not list is not an ENI', async () => {
     const { ctx, kernel } = world();
-    kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true });
+    kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true, altnames: [] });
     await assert.rejects(ifup(ctx, 'docker0'), (e: unknown) => e instanceof Ec2netError && e.kind === 'NotFound');
   });
 
@@ -202,7 +202,7 @@ describe('ec2ifdown', () => {
 describe('ec2ifscan', () => {
   test('configures every unconfigured ENI and skips configured ones', async () => {
     const { kernel, ctx } = world();
-    kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true });
+    kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true, altnames: [] });
     const first = await scan(ctx);
     assert.deepEqual(first.configured.map((r) => r.ifname).sort(), ['eth0', 'eth1', 'eth2']);
     assert.deepEqual(first.failed, []);

@@ -1,0 +1,74 @@
+/**
+ * Detach: the ENI's device is gone. Its addresses and routes went with the device; its source rules did not
+ * (rules are not tied to a device), nor did its files and its DHCP client. State is found by MAC through the
+ * record, never by interface name or ifindex, which the next device may reuse.
+ */
+import { readdir } from 'node:fs/promises';
+import { adminFlags } from '../render/ifcfg-flags.js';
+import { ifcfgPath } from '../render/ifcfg.js';
+import { parseKeyValues } from '../model/keyvalues.js';
+import { converge } from '../reconcile/converge.js';
+import { parseRecord, recordPath, type EniRecord } from '../reconcile/record.js';
+import { readText, removeFile } from '../ports/files.js';
+import { acquireLock } from '../ports/lock.js';
+import type { AgentContext } from './context.js';
+
+export async function readRecords(ctx: AgentContext): Promise<EniRecord[]> {
+  const names = await readdir(ctx.paths.stateDir).catch(() => [] as string[]);
+  const records = await Promise.all(names.filter((n) => n.endsWith('.json')).map(async (n) => parseRecord(await readText(`${ctx.paths.stateDir}/${n}`))));
+  return records.filter((r): r is EniRecord => r !== undefined);
+}
+
+/** The ifcfg file is this ENI's (its HWADDR) and the admin has not taken it over (EC2SYNC=no). */
+async function ownsFiles(ctx: AgentContext, record: EniRecord): Promise<boolean> {
+  const path = ifcfgPath(ctx.paths, record.ifname);
+  const text = await readText(path);
+  if (text === undefined) return false;
+  try {
+    return parseKeyValues(text, path).get('HWADDR')?.toLowerCase() === record.mac && adminFlags(text, path).ec2sync;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes everything of a detached ENI. Returns false when a device with its MAC is present again. */
+export async function detach(ctx: AgentContext, record: EniRecord): Promise<boolean> {
+  const lock = await acquireLock(record.ifname, ctx.clock.sleep, ctx.clock.now);
+  try {
+    const present = new Set((await ctx.kernel.links()).map((l) => l.mac));
+    if (present.has(record.mac)) return false;
+    const log = ctx.log.child({ iface: record.ifname, mac: record.mac, eni: record.eniId });
+    await ctx.activator.forget(record.ifname);
+    // A device that came since may own the same table (same device number); its own runs keep that table.
+    const tableTaken = (await readRecords(ctx)).some((r) => r.mac !== record.mac && r.table === record.table && present.has(r.mac));
+    if (!tableTaken) {
+      const own = { protocol: ctx.config.settings.protocol, ownedAddresses: new Set<string>() };
+      // No interface name: the device's routes and addresses went with it, and the name may be another's now.
+      await converge(ctx.kernel, { ifname: '', table: record.table, rules: [], routes: [], addresses: [] }, own, log);
+    }
+    if (!record.primary && (await ownsFiles(ctx, record))) {
+      for (const f of [
+        ifcfgPath(ctx.paths, record.ifname),
+        `${ctx.paths.networkScripts}/route-${record.ifname}`,
+        `${ctx.paths.dhcp}/dhclient-${record.ifname}.conf`,
+      ]) {
+        await removeFile(f);
+      }
+    }
+    await removeFile(recordPath(ctx.paths.stateDir, record.mac));
+    log.info({ table: record.table }, 'detached ENI cleaned up');
+    return true;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Cleans up every recorded ENI whose MAC is on no link any more; returns their MACs. */
+export async function cleanupDetached(ctx: AgentContext): Promise<string[]> {
+  const present = new Set((await ctx.kernel.links()).map((l) => l.mac));
+  const done: string[] = [];
+  for (const record of await readRecords(ctx)) {
+    if (!present.has(record.mac) && (await detach(ctx, record))) done.push(record.mac);
+  }
+  return done;
+}

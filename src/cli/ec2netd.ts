@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * ec2netd: the daemon. Tells systemd it is ready once the startup scan is done (Type=notify), serves `status` on
+ * its control socket, and stops cleanly on SIGTERM or SIGINT.
+ */
+import { Ec2netDaemon } from '../daemon/daemon.js';
+import { Ec2netError } from '../errors.js';
+import { interfaceStatus, type DaemonFacts } from '../agent/status.js';
+import { controlPath, serveControl } from '../ports/control.js';
+import { subscribeKernelEvents } from '../ports/netlink-events.js';
+import { EXIT_OK, runMain } from './common.js';
+
+const DEFAULT_REFRESH_SECONDS = 60;
+const CONCURRENCY = 4;
+const DEBOUNCE_MS = 250;
+
+function refreshSeconds(env: NodeJS.ProcessEnv): number {
+  const raw = env.EC2NET_REFRESH_SECONDS;
+  if (raw === undefined || raw === '') return DEFAULT_REFRESH_SECONDS;
+  const n = Number(raw);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(raw) || n < 0.5 || n > 86_400) {
+    throw new Ec2netError('InvalidArgument', 'EC2NET_REFRESH_SECONDS must be a number of seconds from 0.5 to 86400');
+  }
+  return n;
+}
+
+async function notifyReady(): Promise<void> {
+  if (!process.env.NOTIFY_SOCKET) return;
+  const { execa } = await import('execa');
+  await execa('systemd-notify', ['--ready', `--pid=${process.pid}`], { timeout: 5_000, reject: false });
+}
+
+runMain({
+  name: 'ec2netd',
+  usage: 'usage: ec2netd [--root DIR] [--verbose]\n\nKeep every ENI of this instance configured: hotplug, refresh from IMDS, drift repair, detach cleanup.\nEC2NET_REFRESH_SECONDS sets the refresh period (default 60).',
+  ifaces: 0,
+  async run(ctx) {
+    const daemon = new Ec2netDaemon(ctx, {
+      refreshMs: refreshSeconds(process.env) * 1000,
+      concurrency: CONCURRENCY,
+      debounceMs: DEBOUNCE_MS,
+      scheduler: {
+        after(ms, fn) {
+          const t = setTimeout(fn, ms);
+          return () => clearTimeout(t);
+        },
+      },
+      subscribe: subscribeKernelEvents,
+    });
+    const server = await serveControl(controlPath(ctx.paths.runDir), async (request) => {
+      if (request !== 'status') throw new Error('unknown request');
+      const facts = new Map<string, DaemonFacts>(
+        daemon.status().map((s) => [s.mac, { driftSeen: s.driftSeen, lastDriftAt: s.lastDriftAt, lastRefresh: s.lastRefresh, lastError: s.lastError }]),
+      );
+      return { daemon: { pid: process.pid, startedAt: daemon.startedAt, pending: daemon.pending() }, interfaces: await interfaceStatus(ctx, facts) };
+    });
+    const stopped = new Promise<void>((resolve) => {
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+    });
+    let signalled = false;
+    await Promise.race([daemon.start(), stopped.then(() => (signalled = true))]);
+    if (!signalled) await notifyReady();
+    if (!signalled) {
+      ctx.log.info({ interfaces: daemon.status().map((s) => s.ifname) }, 'ready');
+      await stopped;
+    }
+    ctx.log.info('stopping');
+    server.close();
+    await daemon.stop();
+    return EXIT_OK;
+  },
+});
