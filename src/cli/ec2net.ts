@@ -27,10 +27,11 @@ const commands: Record<string, Command> = {
     ifaces: 0,
     flags: json,
     async run(ctx, { flags }) {
-      const answer = (await askControl(controlPath(ctx.paths.runDir), 'status')) as { interfaces?: InterfaceStatus[] } | undefined;
+      const answer = (await askControl(controlPath(ctx.paths.runDir), 'status')) as { daemon?: unknown; interfaces?: InterfaceStatus[] } | undefined;
       const running = Array.isArray(answer?.interfaces);
       const list = running ? (answer?.interfaces as InterfaceStatus[]) : await interfaceStatus(ctx);
-      process.stdout.write(flags.json ? `${JSON.stringify({ daemonRunning: running, interfaces: list }, null, 2)}\n` : formatStatus(list, running));
+      const doc = { daemonRunning: running, ...(running ? { daemon: answer?.daemon } : {}), interfaces: list };
+      process.stdout.write(flags.json ? `${JSON.stringify(doc, null, 2)}\n` : formatStatus(list, running));
       return EXIT_OK;
     },
   },

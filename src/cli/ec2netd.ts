@@ -6,6 +6,7 @@
 import { Ec2netDaemon } from '../daemon/daemon.js';
 import { Ec2netError } from '../errors.js';
 import { interfaceStatus, type DaemonFacts } from '../agent/status.js';
+import { childProcessCount } from '../ports/activation.js';
 import { controlPath, serveControl } from '../ports/control.js';
 import { subscribeKernelEvents } from '../ports/netlink-events.js';
 import { EXIT_OK, runMain } from './common.js';
@@ -52,7 +53,8 @@ runMain({
       const facts = new Map<string, DaemonFacts>(
         daemon.status().map((s) => [s.mac, { driftSeen: s.driftSeen, lastDriftAt: s.lastDriftAt, lastRefresh: s.lastRefresh, lastError: s.lastError }]),
       );
-      return { daemon: { pid: process.pid, startedAt: daemon.startedAt, pending: daemon.pending() }, interfaces: await interfaceStatus(ctx, facts) };
+      const self = { pid: process.pid, startedAt: daemon.startedAt, pending: daemon.pending(), childProcesses: childProcessCount(), rssBytes: process.memoryUsage.rss() };
+      return { daemon: self, interfaces: await interfaceStatus(ctx, facts) };
     });
     const stopped = new Promise<void>((resolve) => {
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());

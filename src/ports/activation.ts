@@ -27,8 +27,16 @@ export interface Activator {
 /** ec2net's dhclient script in a built checkout; packages install it under /usr/libexec/ec2net. */
 export const CHECKOUT_DHCLIENT_SCRIPT = fileURLToPath(new URL('../../../libexec/ec2net-dhclient-script', import.meta.url));
 
+let childrenStarted = 0;
+
+/** Child processes this process has started for activation: a no-op refresh must start none. */
+export function childProcessCount(): number {
+  return childrenStarted;
+}
+
 async function run(argv: readonly string[], fields: Record<string, unknown>): Promise<void> {
   const { execa } = await import('execa');
+  childrenStarted++;
   try {
     await execa(argv[0] as string, argv.slice(1), { timeout: CHILD_TIMEOUT_MS, stdin: 'ignore', all: true });
   } catch (e) {

@@ -133,6 +133,21 @@ describe('ec2netd in the simulated VPC', () => {
     assert.deepEqual([...eth1.rules].sort(), kernelRules.sort());
     assert.equal(eth1.routes.length, 3);
     assert.ok(eth1.daemon && eth1.daemon.driftSeen >= 1 && typeof eth1.daemon.lastRefresh === 'number');
+    // A no-op refresh starts no child process: over three refresh periods the daemon's count stays put.
+    const children = async () => {
+      const doc = JSON.parse((await agent(vpc, root, 'ec2net', ['status', '--json'])).stdout) as { daemon: { childProcesses: number }; interfaces: { ifname: string; daemon?: { lastRefresh?: number } }[] };
+      return { count: doc.daemon.childProcesses, refreshed: doc.interfaces.find((i) => i.ifname === 'eth1')?.daemon?.lastRefresh ?? 0 };
+    };
+    const c0 = await children();
+    await new Promise((r) => setTimeout(r, 3 * REFRESH_SECONDS * 1000));
+    const c1 = await children();
+    assert.ok(c1.refreshed > c0.refreshed, 'eth1 was refreshed meanwhile');
+    assert.equal(c1.count, c0.count, 'no child process started by no-op refreshes');
+    // ec2ifup run by hand while the daemon works shares its per-interface lock: no duplicates, exit 0.
+    const byHand = await Promise.all([agent(vpc, root, 'ec2ifup', ['eth1']), agent(vpc, root, 'ec2ifup', ['eth1'])]);
+    assert.deepEqual(byHand.map((x) => x.code), [0, 0]);
+    const rules = await ruleLines(vpc);
+    assert.equal(new Set(rules).size, rules.length);
     // Without the daemon the same command computes the answer itself.
     const direct = await agent(vpc, root, 'ec2net', ['status', '--json', '--root', `${root}/nonexistent-run`]);
     assert.equal(direct.code, 0, direct.stderr);

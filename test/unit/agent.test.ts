@@ -4,7 +4,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
-import { ifup } from '../../src/agent/ifup.js';
+import { DHCP_WAIT_MS, MAC_WAIT_MS, ifup } from '../../src/agent/ifup.js';
+import { acquireLock } from '../../src/ports/lock.js';
 import { ifdown } from '../../src/agent/ifdown.js';
 import { scan } from '../../src/agent/scan.js';
 import { EC2NET_PROTOCOL } from '../../src/config.js';
@@ -155,6 +156,23 @@ describe('ec2ifup', () => {
     const ifcfg = readFileSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth2`, 'utf8');
     assert.match(ifcfg, /\nEC2PROVISIONPFXIPS=yes\nMAINROUTETABLE=no\n$/);
     assert.doesNotMatch(readFileSync(`${root}/etc/sysconfig/network-scripts/route-eth2`, 'utf8'), /metric/);
+  });
+
+  test('an interface that never gets its DHCP address ends in a bounded error and releases its lock', async () => {
+    const { ctx, dhcp, clock } = world();
+    dhcp.leases.delete('eth1');
+    const t0 = clock.now();
+    await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient' && /DHCP/.test(e.message));
+    assert.ok(clock.now() - t0 >= DHCP_WAIT_MS && clock.now() - t0 < DHCP_WAIT_MS + 5_000, `waited ${clock.now() - t0} ms`);
+    const lock = await acquireLock('eth1', clock.sleep, clock.now, 0);
+    await lock.release();
+  });
+
+  test('an interface whose MAC stays all zeroes ends in a bounded error', async () => {
+    const { ctx, kernel, clock } = world();
+    kernel.links_ = kernel.links_.map((l) => (l.name === 'eth1' ? { ...l, mac: '00:00:00:00:00:00' } : l));
+    await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient' && /MAC/.test(e.message));
+    assert.ok(clock.sleeps.reduce((a, b) => a + b, 0) <= MAC_WAIT_MS + 1_000);
   });
 
   test('an interface whose MAC IMDS does not list is not an ENI', async () => {
