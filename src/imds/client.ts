@@ -136,7 +136,7 @@ export class ImdsClient {
 
   /** One request, walking the endpoint list on unreachable endpoints. */
   private async send(method: 'GET' | 'PUT', path: string, headers: Record<string, string>): Promise<HttpResponse | { reason: string }> {
-    let reason = '';
+    const reasons: string[] = [];
     for (let tried = 0; tried < this.endpoints.length; tried++) {
       const endpoint = this.endpoints[this.endpointIndex] as string;
       try {
@@ -149,13 +149,14 @@ export class ImdsClient {
           ...(this.opts.localAddress && !endpoint.includes('[') ? { localAddress: this.opts.localAddress } : {}),
         });
       } catch (e) {
-        reason = `${endpoint}: ${e instanceof Error ? e.message : String(e)}`;
-        if (!(e instanceof TransportError && e.unreachable)) return { reason };
+        // Every endpoint's failure is reported: the fallback's "unreachable" must not hide the first one's cause.
+        reasons.push(`${endpoint}: ${e instanceof Error ? e.message : String(e)}`);
+        if (!(e instanceof TransportError && e.unreachable)) return { reason: reasons.join('; ') };
         this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
         this.token = undefined;
       }
     }
-    return { reason };
+    return { reason: reasons.join('; ') };
   }
 }
 

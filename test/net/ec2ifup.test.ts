@@ -97,10 +97,10 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
   });
 
   test('two ec2ifup runs on one interface do not interleave; other interfaces do not wait', async () => {
-    vpc.imds.setFault(`/latest/meta-data/network/interfaces/macs/${ENI1.mac}/local-ipv4s`, { delayMs: 1500, times: 2 });
+    await vpc.imds.setFault(`/latest/meta-data/network/interfaces/macs/${ENI1.mac}/local-ipv4s`, { delayMs: 1500, times: 2 });
     const started = Date.now();
     const [a, b, c] = await Promise.all([agent(vpc, root, 'ec2ifup', ['eth1']), agent(vpc, root, 'ec2ifup', ['eth1']), agent(vpc, root, 'ec2ifup', ['eth2'])]);
-    vpc.imds.clearFaults();
+    await vpc.imds.clearFaults();
     assert.deepEqual([a.code, b.code, c.code], [0, 0, 0], `${a.stderr}\n${b.stderr}\n${c.stderr}`);
     const rules = await ruleLines(vpc);
     assert.equal(rules.filter((l) => l.startsWith('10001 ')).length, ENI1.ipv4s.length, 'no duplicate rules');
@@ -122,9 +122,9 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
 
   test('a failing IMDS removes nothing and exits 1 naming the key', async () => {
     const before = await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']);
-    vpc.imds.setFault(`/latest/meta-data/network/interfaces/macs/${ENI1.mac}/local-ipv4s`, { status: 500 });
+    await vpc.imds.setFault(`/latest/meta-data/network/interfaces/macs/${ENI1.mac}/local-ipv4s`, { status: 500 });
     const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
-    vpc.imds.clearFaults();
+    await vpc.imds.clearFaults();
     assert.equal(r.code, 1);
     assert.match(r.stderr, /local-ipv4s/);
     assert.match(r.stderr, /HTTP 500/);
@@ -140,9 +140,9 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
       ['10.0.2.10\n10.0.2.11;reboot', /local-ipv4s/],
       ['10.0.2.10\n'.repeat(8000), /exceeds 65536 bytes/],
     ] as const) {
-      vpc.imds.setOverride(key, body);
+      await vpc.imds.setOverride(key, body);
       const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
-      vpc.imds.clearOverrides();
+      await vpc.imds.clearOverrides();
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, why);
       assert.deepEqual(await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']), before);
