@@ -15,6 +15,8 @@ export interface Paths {
   readonly networkScripts: string;
   readonly dhcp: string;
   readonly configFile: string;
+  /** …/etc/udev/rules.d, where the persistent MAC → name rules go. */
+  readonly udevRules: string;
   readonly runDir: string;
   readonly stateDir: string;
 }
@@ -26,6 +28,7 @@ export function pathsFor(root: string): Paths {
     networkScripts: `${r}/etc/sysconfig/network-scripts`,
     dhcp: `${r}/etc/dhcp`,
     configFile: `${r}/etc/ec2net/ec2net.conf`,
+    udevRules: `${r}/etc/udev/rules.d`,
     runDir: `${r}/run/ec2net`,
     stateDir: `${r}/run/ec2net/state`,
   };

@@ -15,6 +15,7 @@ import { parseRecord, recordPath, renderRecord, type EniRecord } from '../reconc
 import { readText, writeAtomic } from '../ports/files.js';
 import { acquireLock } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
+import { rememberName } from './names.js';
 
 /** A hotplugged device can show an all-zero MAC until its driver has initialised it. */
 export const MAC_WAIT_MS = 10_000;
@@ -111,6 +112,7 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
 
     let changed = false;
     for (const f of p.files) if (await writeAtomic(f)) changed = true;
+    if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
     if (!meta.isPrimary) await activate(ctx, p);
     for (const altname of p.altnames.filter((a) => !link.altnames.includes(a))) {
       await ctx.kernel.addAltname(ifname, altname);

@@ -41,11 +41,14 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+let writes = 0;
+
 /** Writes atomically; returns false when the file already had this content and mode. */
 export async function writeAtomic(spec: FileSpec): Promise<boolean> {
   if (await unchanged(spec)) return false;
   const dir = dirname(spec.path);
-  const tmp = `${dir}/.${basename(spec.path)}.ec2net-${process.pid}.tmp`;
+  // Unique per write: one process may write several files, or the same file from two flows, at once.
+  const tmp = `${dir}/.${basename(spec.path)}.ec2net-${process.pid}-${++writes}.tmp`;
   try {
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const handle = await open(tmp, 'w', spec.mode);

@@ -91,7 +91,11 @@ export class FakeImds {
   };
 }
 
-/** A clock whose sleep advances time at once, so flows with bounded waits run instantly. */
+/**
+ * A clock whose sleep advances time at once, so flows with bounded waits run in a fraction of their bound. Each
+ * sleep still yields a real timer turn, so I/O that another flow is waiting on (a lock holder's file write) can
+ * complete meanwhile.
+ */
 export function fakeClock(start = 1_000_000) {
   let now = start;
   const sleeps: number[] = [];
@@ -101,6 +105,7 @@ export function fakeClock(start = 1_000_000) {
     sleep: async (ms: number) => {
       sleeps.push(ms);
       now += ms;
+      await new Promise((resolve) => setTimeout(resolve, 0));
     },
     random: () => 0.5,
   };

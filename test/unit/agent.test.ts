@@ -231,6 +231,20 @@ describe('ec2ifscan', () => {
   });
 });
 
+test('an ENI keeps its name: the first name a MAC is seen under is written as a udev rule', async () => {
+  const { ctx, root, kernel } = world();
+  await ifup(ctx, 'eth1');
+  const rules = () => readFileSync(`${root}/etc/udev/rules.d/70-ec2net-persistent-net.rules`, 'utf8');
+  assert.match(rules(), /ATTR\{address\}=="02:00:00:00:00:02".*NAME="eth1"/);
+  // Seen again under another name (renamed by someone): the first name stays.
+  kernel.links_ = kernel.links_.map((l) => (l.name === 'eth1' ? { ...l, name: 'ens6' } : l));
+  kernel.addresses_ = kernel.addresses_.map((a) => (a.dev === 'eth1' ? { ...a, dev: 'ens6' } : a));
+  kernel.routes_ = kernel.routes_.filter((r) => r.dev !== 'eth1');
+  await ifup(ctx, 'ens6');
+  assert.doesNotMatch(rules(), /ens6/);
+  assert.equal(rules().split('\n').filter((l) => l.includes('NAME=')).length, 1);
+});
+
 test('the record of added addresses is keyed by MAC', async () => {
   const { ctx, root } = world();
   await ifup(ctx, 'eth1');

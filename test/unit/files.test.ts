@@ -30,13 +30,13 @@ test('a write that changes nothing is skipped; a change of content or mode is no
   assert.equal(readFileSync(path, 'utf8'), 'b\n');
 });
 
-test('a failed write leaves the old file whole and no temporary behind', async () => {
+test('a write that fails at the rename leaves the target as it was and no temporary behind', async () => {
   const d = dir();
   const path = `${d}/sub/f`;
-  await writeAtomic({ path, content: 'old\n', mode: 0o644 });
-  mkdirSync(`${d}/sub/.f.ec2net-${process.pid}.tmp`); // the temporary's name is taken by a directory
+  mkdirSync(`${path}/inside`, { recursive: true }); // a non-empty directory where the file should go: rename fails
   await assert.rejects(writeAtomic({ path, content: 'new\n', mode: 0o644 }), (e: unknown) => e instanceof Ec2netError && e.kind === 'PluginFailure');
-  assert.equal(readFileSync(path, 'utf8'), 'old\n');
+  assert.ok(statSync(`${path}/inside`).isDirectory());
+  assert.deepEqual(readdirSync(`${d}/sub`), ['f']);
 });
 
 test('readText: absent is undefined, unreadable is an error', async () => {
