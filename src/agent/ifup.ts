@@ -6,7 +6,8 @@
 import { Ec2netError } from '../errors.js';
 import { readEni } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
-import type { Link } from '../model/state.js';
+import type { Address, Link } from '../model/state.js';
+import type { KernelSnapshot } from '../ports/kernel.js';
 import { plan, type Plan } from '../planner/plan.js';
 import { adminFlags } from '../render/ifcfg-flags.js';
 import { ifcfgPath } from '../render/ifcfg.js';
@@ -65,36 +66,43 @@ async function writeRecord(ctx: AgentContext, record: EniRecord): Promise<void> 
 }
 
 /** An address of ours on the interface whose source rule is in place: IMDS requests can leave through this ENI. */
-async function ownSourceAddress(ctx: AgentContext, ifname: string): Promise<string | undefined> {
-  const [rules, addresses] = await Promise.all([ctx.kernel.rules(4), ctx.kernel.addresses(4)]);
-  const routed = new Set(rules.filter((r) => r.protocol === ctx.config.settings.protocol).map((r) => r.src));
-  const hit = addresses.find((a) => a.dev === ifname && routed.has(`${a.address.split('/')[0]}/32`));
+function ownSourceAddress(ctx: AgentContext, snap: KernelSnapshot, ifname: string): string | undefined {
+  const routed = new Set(snap.rules.filter((r) => r.protocol === ctx.config.settings.protocol).map((r) => r.src));
+  const hit = snap.addresses.find((a) => a.dev === ifname && routed.has(`${a.address.split('/')[0]}/32`));
   return hit?.address.split('/')[0];
 }
 
-async function activate(ctx: AgentContext, p: Plan): Promise<void> {
-  await ctx.kernel.setLinkUp(p.ifname);
+function holdsAddress(addresses: readonly Address[], ifname: string, ip: string): boolean {
+  return addresses.some((a) => a.dev === ifname && a.address.startsWith(`${ip}/`));
+}
+
+/** Link up and DHCP's primary address in place; returns whether anything had to be done. */
+async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnapshot): Promise<boolean> {
   const want = p.primaryIpv4;
-  if (want === undefined) return;
-  const hasPrimary = async () =>
-    (await ctx.kernel.addresses(4)).some((a) => a.dev === p.ifname && a.address.startsWith(`${want}/`)) ? true : undefined;
-  if (await hasPrimary()) return;
+  const needsDhcp = want !== undefined && !holdsAddress(snap.addresses, p.ifname, want);
+  if (!link.up) await ctx.kernel.setLinkUp(p.ifname);
+  if (!needsDhcp) return !link.up;
   ctx.log.info({ iface: p.ifname, activation: ctx.activator.kind }, 'starting DHCP');
+  const started = ctx.clock.now();
   await ctx.activator.up(p.ifname);
-  if (!(await waitFor(ctx, DHCP_WAIT_MS, hasPrimary))) {
+  const leased = await waitFor(ctx, DHCP_WAIT_MS, async () => (holdsAddress(await ctx.kernel.addresses(4), p.ifname, want) ? true : undefined));
+  if (!leased) {
     throw new Ec2netError('Transient', 'DHCP did not put the primary address on the interface', {
       iface: p.ifname,
       address: want,
       waitedMs: DHCP_WAIT_MS,
     });
   }
+  ctx.log.info({ iface: p.ifname, address: want, dhcpMs: ctx.clock.now() - started }, 'DHCP address in place');
+  return true;
 }
 
 /** Reads the admin's flags and IMDS, and plans; changes nothing. */
-export async function planFor(ctx: AgentContext, link: Link): Promise<{ meta: EniMetadata; plan: Plan }> {
+export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan }> {
   const flagsPath = ifcfgPath(ctx.paths, link.name);
   const flags = adminFlags(await readText(flagsPath), flagsPath);
-  const meta = await readEni(ctx.imds(await ownSourceAddress(ctx, link.name)), ctx.clock, link.mac);
+  const source = ownSourceAddress(ctx, snap ?? (await ctx.kernel.snapshot()), link.name);
+  const meta = await readEni(ctx.imds(source), ctx.clock, link.mac);
   return { meta, plan: plan({ meta, ifname: link.name, flags, settings: ctx.config.settings, paths: ctx.paths }) };
 }
 
@@ -104,7 +112,8 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
   try {
     const log = ctx.log.child({ iface: ifname, mac: link.mac });
     const previous = await readRecord(ctx, link.mac);
-    const { meta, plan: p } = await planFor(ctx, link);
+    const snap = await ctx.kernel.snapshot();
+    const { meta, plan: p } = await planFor(ctx, link, snap);
     if (p.skip) {
       log.info({ reason: p.skip }, 'leaving interface alone');
       return { ifname, skipped: p.skip, changed: false };
@@ -113,7 +122,8 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     let changed = false;
     for (const f of p.files) if (await writeAtomic(f)) changed = true;
     if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
-    if (!meta.isPrimary) await activate(ctx, p);
+    // After activation the snapshot is stale (DHCP added the address); otherwise it is what converge starts from.
+    const activated = !meta.isPrimary && (await activate(ctx, p, link, snap));
     for (const altname of p.altnames.filter((a) => !link.altnames.includes(a))) {
       await ctx.kernel.addAltname(ifname, altname);
       changed = true;
@@ -124,7 +134,8 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     const desiredAddresses = p.addresses.map((a) => a.address);
     // Record the union before applying: a run killed midway still knows every address it may have added.
     await writeRecord(ctx, { ...record, addresses: [...new Set([...owned, ...desiredAddresses])] });
-    const { applied } = await converge(ctx.kernel, { ...p }, { protocol: ctx.config.settings.protocol, ownedAddresses: owned }, log);
+    const own = { protocol: ctx.config.settings.protocol, ownedAddresses: owned };
+    const { applied } = await converge(ctx.kernel, p, own, log, activated ? undefined : snap);
     await writeRecord(ctx, { ...record, addresses: desiredAddresses });
     const counts = summarize(applied);
     if (Object.values(counts).some((n) => n > 0)) changed = true;

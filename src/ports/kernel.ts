@@ -4,7 +4,17 @@
  */
 import type { Address, Family, Link, Route, Rule } from '../model/state.js';
 
+/** One read of everything ec2net looks at. */
+export interface KernelSnapshot {
+  readonly links: Link[];
+  readonly rules: Rule[];
+  readonly routes: Route[];
+  readonly addresses: Address[];
+}
+
 export interface KernelPort {
+  /** ≈ `ip link; ip -4 rule; ip -4 route show table all; ip -4 addr`, with one link dump for the names */
+  snapshot(): Promise<KernelSnapshot>;
   /** ≈ `ip link show` */
   links(): Promise<Link[]>;
   /** ≈ `ip -4 rule show` (or -6) */

@@ -1,21 +1,31 @@
 /**
- * KernelPort over rtnetlink, using the `netlink` package (pinned: its API is declared unstable). This is the
- * only module that imports it.
+ * KernelPort over rtnetlink, using the `netlink` package (pinned: its API is declared unstable) for the socket
+ * and for building requests; dump replies are parsed by rtnl-parse.ts. This module and netlink-events.ts are the
+ * only ones that import the package.
  */
 import { createRtNetlink, rt, type RtNetlinkSocket } from 'netlink';
 import { Ec2netError, asEc2netError } from '../errors.js';
 import { formatIpv4, parseCidr4, parseIpv4 } from '../model/ipv4.js';
 import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/state.js';
-import type { KernelPort } from './kernel.js';
+import type { KernelPort, KernelSnapshot } from './kernel.js';
+import { parseAddress, parseLink, parseRoute, parseRule } from './rtnl-parse.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
 /** Every netlink request is bounded; a kernel that does not answer within this is a failure, not a wait. */
 export const NETLINK_TIMEOUT_MS = 5_000;
 const RT_TABLE_UNSPEC = 0;
+const NLM_F_DUMP = 0x300;
+const RTM = { NEWLINK: 16, GETLINK: 18, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26, NEWRULE: 32, GETRULE: 34 } as const;
+
+/** A dump request's header: the family byte first, the rest zero. */
+function familyHeader(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  b[0] = AF_INET;
+  return b;
+}
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
-const RT_TABLE_LOCAL = 255;
 const SCOPE: Record<RouteScope, number> = { universe: 0, link: 253 };
 
 function af(family: Family): number {
@@ -36,15 +46,7 @@ function cidrParts(text: string): { bytes: Buffer; len: number } {
   return { bytes: ipv4Bytes(formatIpv4(c.base)), len: c.prefixLen };
 }
 
-function bytesToIpv4(b: Buffer | undefined): string | undefined {
-  return b && b.length === 4 ? formatIpv4(b.readUInt32BE(0)) : undefined;
-}
 
-function enumNumber(value: unknown, names: Record<string, unknown>): number {
-  if (typeof value === 'number') return value;
-  const n = typeof value === 'string' ? names[value] ?? names[value.toUpperCase()] : undefined;
-  return typeof n === 'number' ? n : -1;
-}
 
 function errno(e: unknown): string {
   const m = /Request rejected: (\w+)/.exec(e instanceof Error ? e.message : '');
@@ -55,7 +57,6 @@ const RTM_NEWLINKPROP = 108;
 const IFLA_PROP_LIST = 52;
 const IFLA_ALT_IFNAME = 53;
 const NLA_F_NESTED = 0x8000;
-const NLA_TYPE_MASK = 0x3fff;
 
 /** One netlink attribute: length and type, the value, padding to 4 bytes. */
 function nla(type: number, value: Buffer): Buffer {
@@ -64,20 +65,6 @@ function nla(type: number, value: Buffer): Buffer {
   out.writeUInt16LE(type, 2);
   value.copy(out, 4);
   return out;
-}
-
-/** The IFLA_ALT_IFNAME strings nested in an IFLA_PROP_LIST. */
-function altnamesOf(propList: Buffer | undefined): string[] {
-  const names: string[] = [];
-  for (let off = 0; propList && off + 4 <= propList.length; ) {
-    const len = propList.readUInt16LE(off);
-    if (len < 4) break;
-    if ((propList.readUInt16LE(off + 2) & NLA_TYPE_MASK) === IFLA_ALT_IFNAME) {
-      names.push(propList.subarray(off + 4, off + len).toString('utf8').replace(/\0+$/, ''));
-    }
-    off += len + ((4 - (len % 4)) % 4);
-  }
-  return names;
 }
 
 /** A delete on an interface that is gone has nothing left to delete: its routes and addresses went with it. */
@@ -139,65 +126,43 @@ export class NetlinkKernel implements KernelPort {
     return index;
   }
 
+  /** A dump request's replies of `replyType`, as raw message bodies. */
+  private async rawDump(what: string, type: number, header: Buffer, replyType: number): Promise<Buffer[]> {
+    const [msgs] = await this.dump(what, () => this.sock.socket.request(type, header, { timeout: NETLINK_TIMEOUT_MS, flags: NLM_F_DUMP }));
+    return msgs.filter((m) => m.type === replyType).map((m) => m.data);
+  }
+
   async links(): Promise<Link[]> {
-    const msgs = await this.dump('links', () => this.sock.getLinks(undefined, undefined, this.opts()));
-    const links = msgs.map((m) => {
-      const mac = m.attrs.address && m.attrs.address.length === 6 ? [...m.attrs.address].map((b) => b.toString(16).padStart(2, '0')).join(':') : '00:00:00:00:00:00';
-      return { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mac, up: Boolean(m.data.flags?.up), altnames: altnamesOf(m.attrs.propList) };
-    });
+    const links = (await this.rawDump('link', RTM.GETLINK, Buffer.alloc(16), RTM.NEWLINK)).map(parseLink);
     this.linkCache = new Map(links.map((l) => [l.name, l.index]));
     return links;
   }
 
-  private async namesByIndex(): Promise<Map<number, string>> {
-    return new Map((await this.links()).map((l) => [l.index, l.name]));
+  private namesOf(links: readonly Link[]): Map<number, string> {
+    return new Map(links.map((l) => [l.index, l.name]));
   }
 
   async rules(family: Family): Promise<Rule[]> {
     if (family !== 4) return [];
-    const msgs = await this.dump('rules', () => this.sock.getRules({ family: af(family) }, undefined, this.opts()));
-    return msgs.map((m) => ({
-      family,
-      src: `${bytesToIpv4(m.attrs.src) ?? '0.0.0.0'}/${m.data.srcLen ?? 0}`,
-      table: m.attrs.table ?? m.data.table ?? 0,
-      priority: m.attrs.priority ?? 0,
-      protocol: m.attrs.protocol ?? 0,
-    }));
+    return (await this.rawDump('rule', RTM.GETRULE, familyHeader(12), RTM.NEWRULE)).map(parseRule);
   }
 
-  async routes(family: Family): Promise<Route[]> {
+  async routes(family: Family, links?: readonly Link[]): Promise<Route[]> {
     if (family !== 4) return [];
-    const [msgs, names] = await Promise.all([this.dump('routes', () => this.sock.getRoutes({ family: af(family) }, undefined, this.opts())), this.namesByIndex()]);
-    const routes: Route[] = [];
-    for (const m of msgs) {
-      const table = m.attrs.table ?? m.data.table ?? 0;
-      if (table === RT_TABLE_LOCAL || enumNumber(m.data.type, rt.RouteType as unknown as Record<string, unknown>) !== rt.RouteType.UNICAST) continue;
-      const scope = enumNumber(m.data.scope, rt.RouteScope as unknown as Record<string, unknown>);
-      const gateway = bytesToIpv4(m.attrs.gateway);
-      const prefsrc = bytesToIpv4(m.attrs.prefsrc);
-      routes.push({
-        family,
-        table,
-        dst: `${bytesToIpv4(m.attrs.dst) ?? '0.0.0.0'}/${m.data.dstLen ?? 0}`,
-        dev: m.attrs.oif !== undefined ? names.get(m.attrs.oif) ?? `if${m.attrs.oif}` : '',
-        ...(gateway ? { gateway } : {}),
-        ...(prefsrc ? { prefsrc } : {}),
-        metric: m.attrs.priority ?? 0,
-        scope: scope === SCOPE.link ? 'link' : 'universe',
-        protocol: enumNumber(m.data.protocol, rt.RouteProtocol as unknown as Record<string, unknown>),
-      });
-    }
-    return routes;
+    const names = this.namesOf(links ?? (await this.links()));
+    return (await this.rawDump('route', RTM.GETROUTE, familyHeader(12), RTM.NEWROUTE)).flatMap((b) => parseRoute(b, names) ?? []);
   }
 
-  async addresses(family: Family): Promise<Address[]> {
+  async addresses(family: Family, links?: readonly Link[]): Promise<Address[]> {
     if (family !== 4) return [];
-    const [msgs, names] = await Promise.all([this.dump('addresses', () => this.sock.getAddresses({ family: af(family) }, undefined, this.opts())), this.namesByIndex()]);
-    return msgs.flatMap((m) => {
-      const ip = bytesToIpv4(m.attrs.local ?? m.attrs.address);
-      const dev = names.get(m.data.index ?? -1);
-      return ip && dev ? [{ family, dev, address: `${ip}/${m.data.prefixlen ?? 32}` }] : [];
-    });
+    const names = this.namesOf(links ?? (await this.links()));
+    return (await this.rawDump('address', RTM.GETADDR, familyHeader(8), RTM.NEWADDR)).flatMap((b) => parseAddress(b, names) ?? []);
+  }
+
+  async snapshot(): Promise<KernelSnapshot> {
+    const links = await this.links();
+    const [rules, routes, addresses] = await Promise.all([this.rules(4), this.routes(4, links), this.addresses(4, links)]);
+    return { links, rules, routes, addresses };
   }
 
   private ruleMessage(r: Rule) {

@@ -4,16 +4,16 @@
  */
 import { Ec2netError } from '../errors.js';
 import { MAIN_TABLE, describeAddress, describeRoute, describeRule } from '../model/state.js';
-import type { KernelPort } from '../ports/kernel.js';
+import type { KernelPort, KernelSnapshot } from '../ports/kernel.js';
 import type { Logger } from '../log.js';
 import { diff, isEmpty, type Changes, type Desired, type Observed, type Ownership } from './diff.js';
 
-export async function observe(kernel: KernelPort, ifname: string, table: number): Promise<Observed> {
-  const [rules, routes, addresses] = await Promise.all([kernel.rules(4), kernel.routes(4), kernel.addresses(4)]);
+/** The part of a snapshot one ENI's diff looks at. */
+export function observedFor(snap: KernelSnapshot, ifname: string, table: number): Observed {
   return {
-    rules,
-    routes: routes.filter((r) => r.table === table || r.table === MAIN_TABLE),
-    addresses: addresses.filter((a) => a.dev === ifname),
+    rules: snap.rules,
+    routes: snap.routes.filter((r) => r.table === table || r.table === MAIN_TABLE),
+    addresses: snap.addresses.filter((a) => a.dev === ifname),
   };
 }
 
@@ -56,13 +56,18 @@ export interface ConvergeResult {
   readonly applied: Changes;
 }
 
-export async function converge(kernel: KernelPort, desired: Desired, own: Ownership, log: Logger): Promise<ConvergeResult> {
-  const before = diff(desired, await observe(kernel, desired.ifname, desired.table), own);
+/**
+ * Converges one ENI. `current` may carry a snapshot the caller just took; without one, the kernel is read. When
+ * nothing needs changing, that read is the verification; otherwise the kernel is read back after applying.
+ */
+export async function converge(kernel: KernelPort, desired: Desired, own: Ownership, log: Logger, current?: KernelSnapshot): Promise<ConvergeResult> {
+  const before = diff(desired, observedFor(current ?? (await kernel.snapshot()), desired.ifname, desired.table), own);
+  let after = before;
   if (!isEmpty(before)) {
     log.info({ table: desired.table, ...summarize(before) }, 'applying changes');
     await apply(kernel, before);
+    after = diff(desired, observedFor(await kernel.snapshot(), desired.ifname, desired.table), own);
   }
-  const after = diff(desired, await observe(kernel, desired.ifname, desired.table), own);
   const problems = leftovers(after);
   if (problems.length > 0) {
     throw new Ec2netError('VerificationError', `kernel state does not match the plan: ${problems.join('; ')}`, {

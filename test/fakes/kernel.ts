@@ -29,6 +29,9 @@ export class FakeKernel implements KernelPort {
     if (!this.links_.some((l) => l.name === dev)) throw new Ec2netError('NotFound', 'no such interface', { iface: dev });
   }
 
+  async snapshot() {
+    return structuredClone({ links: this.links_, rules: this.rules_, routes: this.routes_, addresses: this.addresses_ });
+  }
   async links() {
     return structuredClone(this.links_);
   }
