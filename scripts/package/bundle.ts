@@ -1,0 +1,99 @@
+/**
+ * Bundles the agent into one ES module with esbuild: every dependency inside, except node's built-ins and the
+ * netlink native addon, a file of its own that the bundle finds relative to itself (one per architecture, see
+ * layout.ts).
+ *
+ * netlink's dist/raw.js loads its addon with `require('node-gyp-build')(__dirname + '/..')`, a path inside its
+ * own npm package, which is gone in a bundle (and __dirname does not exist in an ES module). The plugin below
+ * points that one call at the packaged addon directory; node-gyp-build itself is bundled and still picks
+ * prebuilds/linux-ARCH/ for the running machine, so a package built for the wrong architecture says so.
+ */
+import { readFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+import { REPO } from './layout.js';
+import { MIN_NODE } from './meta.js';
+
+/** The tsc output of entry.ts: the bundle is made from exactly the JavaScript the tests run. */
+const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
+/**
+ * Goes before the bundle. `require` serves the CommonJS dependencies (pino, netlink) that require node's
+ * built-ins, and loads the .node file; `addonDir` is the addon's directory relative to the bundle's.
+ */
+function banner(addonDir: string): string {
+  if (!/^[A-Za-z0-9./_-]+\/$/.test(addonDir)) throw new Error(`${addonDir}: not a relative directory URL`);
+  return [
+    '#!/usr/bin/node',
+    "import { createRequire as __ec2netCreateRequire } from 'node:module';",
+    "import { fileURLToPath as __ec2netFileURLToPath } from 'node:url';",
+    'const require = __ec2netCreateRequire(import.meta.url);',
+    `const __ec2netAddonDir = __ec2netFileURLToPath(new URL('${addonDir}', import.meta.url));`,
+  ].join('\n');
+}
+
+/** The one line of netlink 0.3.0's dist/raw.js that loads the addon, and what the bundle does instead. */
+const ADDON_LOAD = "require('node-gyp-build')(__dirname + '/..')";
+const BUNDLED_ADDON_LOAD = "require('node-gyp-build')(__ec2netAddonDir)";
+
+function netlinkAddon(used: { count: number }): Plugin {
+  return {
+    name: 'ec2net-netlink-addon',
+    setup(b) {
+      b.onLoad({ filter: /[/\\]node_modules[/\\]netlink[/\\]dist[/\\]raw\.js$/ }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        if (text.split(ADDON_LOAD).length !== 2) {
+          throw new Error(`${args.path} no longer loads its addon with ${ADDON_LOAD}: check the pinned netlink version`);
+        }
+        used.count++;
+        return { contents: text.replace(ADDON_LOAD, BUNDLED_ADDON_LOAD), loader: 'js' };
+      });
+    },
+  };
+}
+
+export interface BundleResult {
+  /** npm packages whose code is inside the bundle, by name (for the copyright file). */
+  readonly packages: string[];
+}
+
+function packageOf(input: string): string | undefined {
+  const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
+  return m?.[1];
+}
+
+/** Bundles the agent into `outfile`; `addonDir` is where the addon's prebuilds/ directory is, relative to it. */
+export async function bundle(outfile: string, addonDir: string): Promise<BundleResult> {
+  const used = { count: 0 };
+  const result = await build({
+    entryPoints: [ENTRY],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: `node${MIN_NODE}`,
+    banner: { js: banner(addonDir) },
+    plugins: [netlinkAddon(used)],
+    metafile: true,
+    logLevel: 'warning',
+    absWorkingDir: REPO,
+  });
+  if (used.count !== 1) {
+    throw new Error(`netlink loads its addon in ${used.count} places, expected 1 (dist/raw.js): check the pinned netlink version`);
+  }
+  const builtins = new Set(builtinModules);
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const imp of output.imports) {
+      const name = imp.path.replace(/^node:/, '');
+      if (!builtins.has(name) && !builtins.has(name.split('/')[0] ?? '')) {
+        throw new Error(`the bundle imports ${imp.path} at run time; only node built-ins may stay outside it`);
+      }
+    }
+  }
+  const packages = new Set<string>();
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const p = packageOf(input);
+    if (p) packages.add(p);
+  }
+  return { packages: [...packages].sort() };
+}

@@ -1,0 +1,287 @@
+/**
+ * The .deb and the .rpm as built by `npm run package`: their file lists and metadata, lintian, and the agent
+ * run from an unpacked package root with the host's node, where nothing of this checkout is in reach.
+ */
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import type { BuiltPackage } from '../../scripts/package.js';
+import { ARCHES, BUNDLE, COMMANDS, DHCLIENT_SCRIPT, type Arch } from '../../scripts/package/layout.js';
+import { MIN_NODE } from '../../scripts/package/meta.js';
+import { BUILD_TIMEOUT_MS, HOST_ARCH, isRoot, ok, packageFile, packages, run, scratch } from './support.js';
+
+const repo = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
+const VERSION = (JSON.parse(readFileSync(repo('package.json'), 'utf8')) as { version: string }).version;
+const CONFFILES = ['/etc/ec2net/ec2net.conf', '/etc/iproute2/rt_protos.d/ec2net.conf'];
+
+interface Listed {
+  readonly path: string;
+  readonly perms: string;
+  readonly owner: string;
+  readonly target?: string;
+}
+
+/** Every path the package installs, whatever systemd/ and udev/ hold today. */
+function expectedPaths(arch: Arch, format: 'deb' | 'rpm'): string[] {
+  const list = (dir: string, re: RegExp) => readdirSync(repo(dir)).filter((n) => re.test(n));
+  return [
+    BUNDLE,
+    DHCLIENT_SCRIPT,
+    `/usr/lib/ec2net/netlink/prebuilds/linux-${arch.node}/node.napi.node`,
+    ...CONFFILES,
+    '/usr/lib/systemd/system-preset/80-ec2net.preset',
+    ...COMMANDS.flatMap((c) => [`${c.dir}/${c.name}`, `/usr/share/man/man8/${c.name}.8.gz`, `/usr/share/bash-completion/completions/${c.name}`]),
+    ...list('systemd', /\.(service|socket|timer|path|target)$/).map((u) => `/usr/lib/systemd/system/${u}`),
+    ...list('systemd/tmpfiles.d', /\.conf$/).map((t) => `/usr/lib/tmpfiles.d/${t}`),
+    ...list('udev', /\.rules$/).map((r) => `/usr/lib/udev/rules.d/${r}`),
+    ...(format === 'deb'
+      ? ['/usr/share/doc/ec2net/copyright', '/usr/share/doc/ec2net/changelog.Debian.gz', '/usr/share/lintian/overrides/ec2net']
+      : ['/usr/share/licenses/ec2net/copyright']),
+  ].sort();
+}
+
+function debList(file: string): Listed[] {
+  return ok('dpkg-deb', ['-c', file])
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [perms, owner, , , , path, arrow, target] = line.split(/\s+/);
+      return { perms: perms as string, owner: owner as string, path: (path as string).replace(/^\./, ''), ...(arrow === '->' ? { target: target as string } : {}) };
+    })
+    .filter((f) => !f.perms.startsWith('d'));
+}
+
+function rpmList(file: string): Listed[] {
+  return ok('rpm', ['-qp', '--qf', '[%{FILEMODES:perms} %{FILEUSERNAME}/%{FILEGROUPNAME} %{FILENAMES} %{FILELINKTOS}\n]', file])
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [perms, owner, path, target] = line.split(' ');
+      return { perms: perms as string, owner: owner as string, path: path as string, ...(target ? { target } : {}) };
+    })
+    .filter((f) => !f.perms.startsWith('d'));
+}
+
+/** Unpacks a .deb into a fresh directory: the package root as dpkg would install it. */
+function unpack(file: string): string {
+  const root = scratch('root');
+  ok('dpkg-deb', ['-x', file, root]);
+  return root;
+}
+
+/** A command from a package root, run where neither the checkout nor its node_modules can be found. */
+function runInstalled(root: string, command: string, args: string[]) {
+  const c = COMMANDS.find((x) => x.name === command);
+  assert.ok(c);
+  const elsewhere = scratch('cwd');
+  return run(`${root}${c.dir}/${c.name}`, args, {
+    cwd: elsewhere,
+    env: { PATH: '/usr/bin:/bin', HOME: elsewhere, NODE_PATH: `${elsewhere}/node_modules` },
+  });
+}
+
+let built: BuiltPackage[];
+before(async () => {
+  built = await packages();
+}, { timeout: BUILD_TIMEOUT_MS });
+
+describe('file lists', () => {
+  for (const arch of ARCHES) {
+    test(`the ${arch.deb} .deb installs the agent, its ${arch.node} addon only, the commands, units, rules, config, man pages and completion`, () => {
+      const files = debList(packageFile(built, 'deb', arch));
+      assert.deepEqual(files.map((f) => f.path).sort(), expectedPaths(arch, 'deb'));
+      assert.ok(files.every((f) => f.owner === 'root/root'));
+      checkModes(files);
+    });
+
+    test(`the ${arch.rpm} .rpm installs the same tree`, () => {
+      const files = rpmList(packageFile(built, 'rpm', arch));
+      assert.deepEqual(files.map((f) => f.path).sort(), expectedPaths(arch, 'rpm'));
+      assert.ok(files.every((f) => f.owner === 'root/root'));
+      checkModes(files);
+    });
+  }
+
+  function checkModes(files: Listed[]): void {
+    const byPath = new Map(files.map((f) => [f.path, f]));
+    assert.equal(byPath.get(BUNDLE)?.perms, '-rwxr-xr-x');
+    assert.equal(byPath.get(DHCLIENT_SCRIPT)?.perms, '-rwxr-xr-x');
+    for (const c of COMMANDS) {
+      const link = byPath.get(`${c.dir}/${c.name}`);
+      assert.equal(link?.perms[0], 'l', `${c.name} is a symlink`);
+      assert.equal(link?.target, '../libexec/ec2net/ec2net.mjs');
+    }
+    for (const f of files.filter((x) => !x.perms.startsWith('l') && x.path !== BUNDLE && x.path !== DHCLIENT_SCRIPT)) {
+      assert.equal(f.perms, '-rw-r--r--', f.path);
+    }
+  }
+
+  test('every ec2net program the units and udev rules run is in the package', () => {
+    const installed = new Set(debList(packageFile(built, 'deb', ARCHES[0] as Arch)).map((f) => f.path));
+    const texts = [
+      ...readdirSync(repo('systemd')).filter((n) => n.endsWith('.service')).map((n) => readFileSync(repo(`systemd/${n}`), 'utf8')),
+      ...readdirSync(repo('udev')).filter((n) => n.endsWith('.rules')).map((n) => readFileSync(repo(`udev/${n}`), 'utf8')),
+    ];
+    const programs = texts.flatMap((t) => [...t.matchAll(/(?:^Exec[A-Za-z]*=[-@:+!]*|RUN\+="|\s)(\/usr\/s?bin\/[^\s"]+)/gm)].map((m) => m[1] as string));
+    const ours = programs.filter((p) => /\/ec2/.test(p));
+    assert.ok(ours.length > 0);
+    for (const p of ours) assert.ok(installed.has(p), `${p} is run but not installed`);
+  });
+
+  test('the dhclient script sits beside the bundle, where the bundle looks for it (scripts/package/entry.ts)', () => {
+    assert.equal(DHCLIENT_SCRIPT.replace(/[^/]*$/, ''), BUNDLE.replace(/[^/]*$/, ''));
+  });
+});
+
+describe('metadata', () => {
+  for (const arch of ARCHES) {
+    test(`the ${arch.deb} .deb: name, version, architecture, dependencies, conffiles, maintainer scripts`, () => {
+      const file = packageFile(built, 'deb', arch);
+      const fields = Object.fromEntries(
+        ok('dpkg-deb', ['-f', file, 'Package', 'Version', 'Architecture', 'Depends', 'Conflicts', 'Section'])
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+      );
+      assert.equal(fields.Package, 'ec2net');
+      assert.equal(fields.Version, `${VERSION}-1`);
+      assert.equal(fields.Architecture, arch.deb);
+      assert.equal(fields.Section, 'net');
+      const depends = (fields.Depends ?? '').split(', ');
+      for (const d of [`nodejs (>= ${MIN_NODE})`, 'iproute2', 'isc-dhcp-client', 'libstdc++6 (>= 5)', 'libgcc-s1 (>= 3.0)']) {
+        assert.ok(depends.includes(d), `Depends lacks ${d}: ${fields.Depends}`);
+      }
+      assert.ok(depends.some((d) => /^libc6 \(>= 2\.[0-9]+\)$/.test(d)), fields.Depends);
+      assert.equal(fields.Conflicts, 'amazon-ec2-net-utils');
+      assert.deepEqual(ok('dpkg-deb', ['-I', file, 'conffiles']).trim().split('\n'), CONFFILES);
+      const info = ok('dpkg-deb', ['-I', file]);
+      for (const script of ['postinst', 'prerm', 'postrm']) assert.match(info, new RegExp(`\\*\\s+${script}\\s+#!/bin/sh`));
+    });
+
+    test(`the ${arch.rpm} .rpm: name, version, architecture, requirements, config files, scriptlets`, () => {
+      const file = packageFile(built, 'rpm', arch);
+      const [name, version, release, rpmArch, license] = ok('rpm', ['-qp', '--qf', '%{NAME}\n%{VERSION}\n%{RELEASE}\n%{ARCH}\n%{LICENSE}', file]).split('\n');
+      assert.deepEqual([name, version, release, rpmArch], ['ec2net', VERSION, '1', arch.rpm]);
+      assert.match(license ?? '', /^Apache-2\.0( AND [A-Za-z0-9.-]+)*$/);
+      const requires = ok('rpm', ['-qp', '--requires', file]).trim().split('\n');
+      for (const r of [`nodejs >= ${MIN_NODE}`, 'iproute', 'dhclient']) assert.ok(requires.includes(r), `Requires lacks ${r}`);
+      assert.ok(!requires.includes('/usr/bin/node'), 'the bundle\'s #! must not add a file dependency');
+      // rpm read the addon's ELF: its runtime needs are the architecture's own.
+      assert.ok(requires.includes(arch.rpm === 'aarch64' ? 'ld-linux-aarch64.so.1()(64bit)' : 'libc.so.6(GLIBC_2.2.5)(64bit)'), requires.join(', '));
+      assert.deepEqual(ok('rpm', ['-qp', '--configfiles', file]).trim().split('\n').sort(), CONFFILES);
+      assert.deepEqual(ok('rpm', ['-qp', '--conflicts', file]).trim().split('\n').sort(), ['amazon-ec2-net-utils', 'ec2-net-utils']);
+      const scripts = ok('rpm', ['-qp', '--scripts', file]);
+      for (const s of ['postinstall', 'preuninstall', 'postuninstall']) assert.match(scripts, new RegExp(`${s} scriptlet`));
+    });
+  }
+
+  test('each .deb holds its own architecture\'s addon, stripped', () => {
+    for (const arch of ARCHES) {
+      const root = unpack(packageFile(built, 'deb', arch));
+      const addon = readFileSync(`${root}/usr/lib/ec2net/netlink/prebuilds/linux-${arch.node}/node.napi.node`);
+      assert.equal(addon.readUInt16LE(18), arch.elfMachine);
+      assert.doesNotMatch(ok('file', ['-b', `${root}/usr/lib/ec2net/netlink/prebuilds/linux-${arch.node}/node.napi.node`]), /not stripped/);
+    }
+  });
+});
+
+test('lintian finds nothing in the .debs beyond the documented overrides', { timeout: 120_000 }, () => {
+  const debs = ARCHES.map((a) => packageFile(built, 'deb', a));
+  const r = run('lintian', ['--display-info', '--display-experimental', '--pedantic', ...debs]);
+  const findings = r.stdout.split('\n').filter((l) => /^[EWIPX]: /.test(l));
+  assert.deepEqual(findings, []);
+  assert.equal(r.status, 0, r.stderr);
+});
+
+describe('installed from the .deb into a scratch root', { skip: HOST_ARCH ? false : `no package for ${process.arch}` }, () => {
+  let root: string;
+  before(() => {
+    root = unpack(packageFile(built, 'deb', HOST_ARCH as Arch));
+  });
+
+  test('ec2ifscan --help runs with the host\'s /usr/bin/node, prints its usage and exits 0', () => {
+    const r = runInstalled(root, 'ec2ifscan', ['--help']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^usage: ec2ifscan \[--root DIR\] \[--verbose\]\n/);
+    assert.equal(r.stderr, '');
+  });
+
+  test('every command runs from the bundle: usage, version and usage errors', () => {
+    for (const c of COMMANDS) {
+      const help = runInstalled(root, c.name, ['--help']);
+      assert.equal(help.status, 0, `${c.name}: ${help.stderr}`);
+      assert.match(help.stdout, new RegExp(`^usage: ${c.name} `), c.name);
+    }
+    assert.equal(runInstalled(root, 'ec2ifup', ['--version']).stdout, `ec2ifup ${VERSION}\n`);
+    const usage = runInstalled(root, 'ec2ifdown', []);
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /expected exactly one interface name/);
+  });
+
+  test('the bundle talks rtnetlink through the packaged addon', { skip: isRoot ? false : 'needs root' }, () => {
+    const empty = scratch('etc-root');
+    const r = runInstalled(root, 'ec2net', ['status', '--json', '--root', empty]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { daemonRunning: false, interfaces: [] });
+  });
+
+  test('without the packaged addon the bundle fails: it loads no other copy', () => {
+    const bare = unpack(packageFile(built, 'deb', HOST_ARCH as Arch));
+    writeFileSync(`${bare}/usr/lib/ec2net/netlink/prebuilds/linux-${process.arch}/node.napi.node`, '');
+    const r = runInstalled(bare, 'ec2ifscan', ['--help']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /node\.napi\.node/);
+  });
+
+  test('the other architecture\'s package refuses to run here, naming the architecture', () => {
+    const other = ARCHES.find((a) => a !== HOST_ARCH) as Arch;
+    const r = runInstalled(unpack(packageFile(built, 'deb', other)), 'ec2ifscan', ['--help']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, new RegExp(`No native build was found for platform=linux arch=${process.arch}`));
+  });
+
+  test('each man page is the checkout\'s, gzipped, and documents every option of its command\'s usage', () => {
+    for (const c of COMMANDS) {
+      const page = gunzipSync(readFileSync(`${root}/usr/share/man/man8/${c.name}.8.gz`)).toString('utf8');
+      assert.equal(page, readFileSync(repo(`man/${c.name}.8`), 'utf8'));
+      for (const flag of optionsOf(runInstalled(root, c.name, ['--help']).stdout)) {
+        assert.ok(page.includes(flag.replace(/-/g, '\\-')), `${c.name}.8 does not document ${flag}`);
+      }
+      const rendered = run('man', ['--warnings', '-E', 'UTF-8', '-l', '-Tutf8', '-Z', `${root}/usr/share/man/man8/${c.name}.8.gz`], { env: { ...process.env, MANROFFSEQ: '' } });
+      assert.equal(rendered.status, 0);
+      assert.equal(rendered.stderr, '', `${c.name}.8: ${rendered.stderr}`);
+    }
+  });
+
+  test('bash completion offers every option of each command\'s usage, and interface names where one is due', () => {
+    const completions = `${root}/usr/share/bash-completion/completions`;
+    const complete = (words: string[]) => {
+      // The two bash-completion helpers the file uses, reduced to what it needs from them.
+      const script = [
+        '_init_completion() { words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; cur=${words[cword]}; prev=${words[cword-1]}; }',
+        '_filedir() { :; }',
+        `source ${JSON.stringify(`${completions}/${words[0]}`)}`,
+        'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _ec2net; printf "%s\\n" "${COMPREPLY[@]}"',
+      ].join('\n');
+      return ok('bash', ['-c', script, 'bash', ...words]).split('\n').filter(Boolean);
+    };
+    for (const c of COMMANDS) {
+      const subcommands = c.name === 'ec2net' ? ['status', 'plan', 'cleanup'] : [''];
+      for (const sub of subcommands) {
+        const usage = runInstalled(root, c.name, sub ? [sub, '--help'] : ['--help']).stdout;
+        const offered = complete([c.name, ...(sub ? [sub] : []), '--']);
+        const line = sub ? usage.split('\n').find((l) => l.includes(`ec2net ${sub}`)) ?? '' : usage;
+        for (const flag of optionsOf(line)) assert.ok(offered.includes(flag), `${c.name} ${sub}: ${flag} not offered (${offered.join(' ')})`);
+      }
+    }
+    assert.deepEqual(complete(['ec2net', '']), ['status', 'plan', 'cleanup', '--help']);
+    assert.ok(complete(['ec2ifup', 'l']).includes('lo'));
+    assert.deepEqual(complete(['ec2ifscan', 'l']), []);
+  });
+});
+
+function optionsOf(usage: string): string[] {
+  return [...new Set(usage.match(/--[a-z][a-z-]*/g) ?? [])];
+}

@@ -1,0 +1,277 @@
+/**
+ * The units in systemd/: `systemd-analyze verify` reports no problem with any of them, and the settings that
+ * matter (the commands they run, the daemon's sandbox, the oneshot semantics) are what the design says, so that
+ * a regression fails here. verify runs against a temporary root (--root=), in a mount namespace with a /run of
+ * its own: the host's unit search path, its /run and its systemd are never used, and nothing is installed. That root holds a copy of the distribution's units (for
+ * sysinit.target, network-online.target and the rest) and executable stand-ins at the installed command paths,
+ * which verify checks for; that the units name exactly those paths is asserted on the real unit text.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pathsFor } from '../../src/config.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const UNIT_DIR = `${REPO}systemd/`;
+const TMPFILES = `${UNIT_DIR}tmpfiles.d/ec2net.conf`;
+const DISTRO_UNITS = '/usr/lib/systemd/system';
+
+/** Installed command paths (DESIGN.md contract; packaging installs them). */
+const COMMANDS = ['/usr/sbin/ec2ifup', '/usr/sbin/ec2ifdown', '/usr/sbin/ec2ifscan', '/usr/sbin/ec2netd', '/usr/bin/ec2net'];
+const UNITS = ['ec2netd.service', 'ec2net-ifup@.service', 'ec2ifscan.service', 'ec2net-cleanup.service'];
+/** Settings of ec2netd's [Service] that are about what it runs, not its sandbox. */
+const NOT_SANDBOX = new Set(['Type', 'NotifyAccess', 'ExecStart', 'Restart', 'RestartSec', 'TimeoutStopSec']);
+
+type Unit = Map<string, Map<string, string[]>>;
+
+/** systemd's unit syntax as these files use it: [Section], Key=Value, # and ; comments; a repeated key adds. */
+function parseUnit(text: string, file: string): Unit {
+  const unit: Unit = new Map();
+  let section: Map<string, string[]> | undefined;
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) return;
+    const header = /^\[([A-Za-z]+)\]$/.exec(line);
+    if (header) {
+      section = new Map();
+      unit.set(header[1] as string, section);
+      return;
+    }
+    const kv = /^([A-Za-z][A-Za-z0-9]*)=(.*)$/.exec(line);
+    if (!kv || section === undefined || line.endsWith('\\')) throw new Error(`${file}:${i + 1}: not a Key=Value line in a section`);
+    const [, key, value] = kv as unknown as [string, string, string];
+    section.set(key, [...(section.get(key) ?? []), value.trim()]);
+  });
+  return unit;
+}
+
+function loadUnit(name: string): Unit {
+  return parseUnit(readFileSync(`${UNIT_DIR}${name}`, 'utf8'), name);
+}
+
+function values(unit: Unit, section: string, key: string): string[] {
+  return unit.get(section)?.get(key) ?? [];
+}
+
+/** The one value of a key set exactly once. */
+function one(unit: Unit, section: string, key: string): string | undefined {
+  const v = values(unit, section, key);
+  assert.ok(v.length <= 1, `${key}= is set ${v.length} times`);
+  return v[0];
+}
+
+/** A space-separated list setting, over all its assignments. */
+function list(unit: Unit, section: string, key: string): string[] {
+  return values(unit, section, key).flatMap((v) => v.split(/\s+/).filter((x) => x !== ''));
+}
+
+function execCommands(unit: Unit): string[] {
+  const service = unit.get('Service') ?? new Map<string, string[]>();
+  return [...service.entries()].filter(([k]) => k.startsWith('Exec')).flatMap(([, v]) => v);
+}
+
+/** The executable of an Exec*= line, without systemd's -@:+! prefixes. */
+function executable(command: string): string {
+  return (command.split(/\s+/)[0] ?? '').replace(/^[-@:+!]+/, '');
+}
+
+function run(argv: string[]): { status: number | null; output: string } {
+  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw new Error(`${argv[0]}: ${r.error.message} (Debian package systemd, scripts/apt-packages.txt)`);
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+describe('systemd-analyze verify, in a temporary root', () => {
+  let root: string;
+  let unitDir: string;
+
+  // verify sets up a test instance of the manager, which touches /run/systemd/systemd-units-load even with
+  // --root=; it runs in a mount namespace of its own with an empty /run, so the host's /run is never written.
+  const verify = (...names: string[]) =>
+    run(['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs ec2net-verify-run /run && exec "$@"', 'sh',
+      // --man=no: verify would ask the host's man(1) about Documentation=man: pages, which are not installed
+      // here; the test below checks them against the repository's man/ instead.
+      'systemd-analyze', 'verify', '--man=no', `--root=${root}`, ...names]);
+  const asVerified = (name: string) => name.replace('@.service', '@eth1.service');
+
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'ec2net-systemd-'));
+    unitDir = `${root}${DISTRO_UNITS}`;
+    cpSync(DISTRO_UNITS, unitDir, { recursive: true, verbatimSymlinks: true });
+    for (const name of UNITS) copyFileSync(`${UNIT_DIR}${name}`, `${unitDir}/${name}`);
+    for (const command of COMMANDS) {
+      mkdirSync(dirname(`${root}${command}`), { recursive: true });
+      writeFileSync(`${root}${command}`, '#!/bin/sh\nexit 0\n');
+      chmodSync(`${root}${command}`, 0o755);
+    }
+  });
+  after(() => {
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  test('systemd/ holds exactly the four units', () => {
+    assert.deepEqual(readdirSync(UNIT_DIR).filter((f) => f.endsWith('.service')).sort(), [...UNITS].sort());
+  });
+
+  for (const name of UNITS) {
+    test(`${name}: no problems reported`, () => {
+      const r = verify(asVerified(name));
+      assert.deepEqual(r, { status: 0, output: '' });
+    });
+  }
+
+  test('verify is not vacuous: it reports a misspelt setting', () => {
+    const text = readFileSync(`${UNIT_DIR}ec2netd.service`, 'utf8').replace('ProtectSystem=strict', 'ProtectSytem=strict');
+    writeFileSync(`${unitDir}/ec2net-typo.service`, text);
+    const r = verify('ec2net-typo.service');
+    // A warning, with exit status 0: hence "no problems" above means empty output as well as status 0.
+    assert.match(r.output, /Unknown key 'ProtectSytem' in section \[Service\]/);
+  });
+
+  test('verify is not vacuous: it reports a command that is not in the root', () => {
+    const text = readFileSync(`${UNIT_DIR}ec2netd.service`, 'utf8').replace('/usr/sbin/ec2netd', '/usr/sbin/ec2net-missing');
+    writeFileSync(`${unitDir}/ec2net-missing.service`, text);
+    const r = verify('ec2net-missing.service');
+    assert.notEqual(r.status, 0);
+    assert.match(r.output, /\/usr\/sbin\/ec2net-missing is not executable/);
+  });
+});
+
+describe('the units run the installed commands', () => {
+  test('every Exec line names one of the installed command paths, and nothing else', () => {
+    for (const name of UNITS) {
+      for (const command of execCommands(loadUnit(name))) assert.ok(COMMANDS.includes(executable(command)), `${name}: ${command}`);
+    }
+  });
+
+  test('every Documentation=man: page is one the repository ships in man/', () => {
+    for (const name of UNITS) {
+      const pages = list(loadUnit(name), 'Unit', 'Documentation');
+      assert.ok(pages.length > 0, `${name} has no Documentation=`);
+      for (const page of pages) {
+        const m = /^man:([a-z0-9@.-]+)\(([1-8])\)$/.exec(page);
+        assert.ok(m, `${name}: ${page}`);
+        assert.ok(existsSync(`${REPO}man/${m[1]}.${m[2]}`), `${name}: man/${m[1]}.${m[2]} does not exist`);
+      }
+    }
+  });
+
+  test('each installed command is a package.json bin name', () => {
+    const bin = (JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')) as { bin: Record<string, string> }).bin;
+    for (const command of COMMANDS) assert.ok(basename(command) in bin, `${basename(command)} is not in package.json bin`);
+  });
+
+  test('ec2netd.service', () => {
+    const u = loadUnit('ec2netd.service');
+    assert.equal(one(u, 'Service', 'ExecStart'), '/usr/sbin/ec2netd');
+    assert.equal(one(u, 'Service', 'Type'), 'notify');
+    // READY=1 comes from `systemd-notify --ready`, a child process.
+    assert.equal(one(u, 'Service', 'NotifyAccess'), 'all');
+    assert.equal(one(u, 'Service', 'Restart'), 'on-failure');
+    assert.match(one(u, 'Service', 'RestartSec') ?? '', /^[1-9][0-9]*s$/);
+    assert.match(one(u, 'Unit', 'StartLimitIntervalSec') ?? '', /^[1-9][0-9]*$/);
+    assert.match(one(u, 'Unit', 'StartLimitBurst') ?? '', /^[1-9][0-9]*$/);
+    assert.ok(list(u, 'Unit', 'After').includes('network-pre.target'));
+    assert.ok(list(u, 'Unit', 'After').includes('systemd-udevd.service'));
+    assert.ok(list(u, 'Unit', 'Before').includes('network-online.target'));
+    assert.deepEqual(list(u, 'Install', 'WantedBy'), ['multi-user.target']);
+  });
+
+  test('ec2net-ifup@.service: bound to the device; stopping tolerates a device that is already gone', () => {
+    const u = loadUnit('ec2net-ifup@.service');
+    assert.equal(one(u, 'Service', 'Type'), 'oneshot');
+    assert.equal(one(u, 'Service', 'RemainAfterExit'), 'yes');
+    assert.equal(one(u, 'Service', 'ExecStart'), '/usr/sbin/ec2ifup %I');
+    assert.equal(one(u, 'Service', 'ExecStop'), '-/usr/sbin/ec2ifdown %I');
+    assert.deepEqual(list(u, 'Unit', 'BindsTo'), ['sys-subsystem-net-devices-%i.device']);
+    assert.ok(list(u, 'Unit', 'After').includes('sys-subsystem-net-devices-%i.device'));
+    assert.ok(list(u, 'Unit', 'Before').includes('network-online.target'));
+  });
+
+  test('ec2ifscan.service stays active, so the dhclients it starts are not killed when it exits', () => {
+    const u = loadUnit('ec2ifscan.service');
+    assert.equal(one(u, 'Service', 'ExecStart'), '/usr/sbin/ec2ifscan');
+    assert.equal(one(u, 'Service', 'Type'), 'oneshot');
+    assert.equal(one(u, 'Service', 'RemainAfterExit'), 'yes');
+    assert.deepEqual(list(u, 'Install', 'WantedBy'), ['multi-user.target']);
+  });
+
+  test('ec2net-cleanup.service runs again for every remove event: oneshot, never remains active, not enabled', () => {
+    const u = loadUnit('ec2net-cleanup.service');
+    assert.equal(one(u, 'Service', 'ExecStart'), '/usr/bin/ec2net cleanup');
+    assert.equal(one(u, 'Service', 'Type'), 'oneshot');
+    assert.notEqual(one(u, 'Service', 'RemainAfterExit'), 'yes');
+    assert.equal(u.get('Install'), undefined);
+  });
+});
+
+describe("ec2netd.service's sandbox", () => {
+  const u = loadUnit('ec2netd.service');
+  const root = pathsFor('/');
+
+  test('capabilities: exactly what netlink and DHCP need, none ambient (it runs as root)', () => {
+    assert.deepEqual(list(u, 'Service', 'CapabilityBoundingSet').sort(), ['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW']);
+    assert.deepEqual(values(u, 'Service', 'AmbientCapabilities'), []);
+    assert.deepEqual(values(u, 'Service', 'User'), []);
+    assert.equal(one(u, 'Service', 'NoNewPrivileges'), 'yes');
+  });
+
+  test('writable: only /run/ec2net and the /etc directories ec2net writes (paths taken from src/config.ts)', () => {
+    assert.equal(one(u, 'Service', 'ProtectSystem'), 'strict');
+    const writable = [
+      ...list(u, 'Service', 'ReadWritePaths').map((p) => p.replace(/^-/, '')),
+      ...list(u, 'Service', 'ConfigurationDirectory').map((d) => `/etc/${d}`),
+    ].sort();
+    assert.deepEqual(writable, [root.dhcp, root.networkScripts, '/etc/udev/rules.d', root.runDir].sort());
+    assert.ok(root.stateDir.startsWith(`${root.runDir}/`));
+    // RuntimeDirectory= would be removed when the unit stops, with the state ec2ifup and ec2ifdown share.
+    for (const key of ['RuntimeDirectory', 'StateDirectory', 'CacheDirectory', 'LogsDirectory', 'ReadOnlyPaths', 'InaccessiblePaths']) {
+      assert.deepEqual(values(u, 'Service', key), [], key);
+    }
+  });
+
+  test('every ReadWritePaths= directory that must exist is created by the tmpfiles.d entry', () => {
+    const created = readFileSync(TMPFILES, 'utf8')
+      .split('\n')
+      .filter((l) => /^d\s/.test(l))
+      .map((l) => l.split(/\s+/)[1]);
+    for (const p of list(u, 'Service', 'ReadWritePaths').filter((x) => !x.startsWith('-'))) assert.ok(created.includes(p), p);
+  });
+
+  test('the tmpfiles.d entry creates /run/ec2net, mode 0700, in a temporary root', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'ec2net-tmpfiles-'));
+    try {
+      const r = run(['systemd-tmpfiles', `--root=${tmp}`, '--create', TMPFILES]);
+      assert.deepEqual(r, { status: 0, output: '' });
+      const st = statSync(`${tmp}${root.runDir}`);
+      assert.ok(st.isDirectory());
+      assert.equal(st.mode & 0o7777, 0o700);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('namespaces, address families, kernel and personality restrictions', () => {
+    for (const key of ['ProtectHome', 'PrivateTmp', 'PrivateDevices', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectKernelLogs',
+      'ProtectControlGroups', 'ProtectClock', 'ProtectHostname', 'RestrictNamespaces', 'LockPersonality', 'RestrictRealtime', 'RestrictSUIDSGID']) {
+      assert.equal(one(u, 'Service', key), 'yes', key);
+    }
+    assert.deepEqual(list(u, 'Service', 'RestrictAddressFamilies').sort(), ['AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_PACKET', 'AF_UNIX']);
+    assert.equal(one(u, 'Service', 'SystemCallArchitectures'), 'native');
+    // V8's JIT needs to make the code it writes executable.
+    assert.deepEqual(values(u, 'Service', 'MemoryDenyWriteExecute'), []);
+  });
+
+  test('the units that run ec2ifup, ec2ifscan and ec2net cleanup carry the same sandbox', () => {
+    const sandbox = [...(u.get('Service') ?? new Map<string, string[]>()).entries()].filter(([k]) => !NOT_SANDBOX.has(k));
+    assert.ok(sandbox.length >= 20);
+    for (const name of UNITS.filter((n) => n !== 'ec2netd.service')) {
+      const other = loadUnit(name);
+      for (const [key, value] of sandbox) assert.deepEqual(values(other, 'Service', key), value, `${name}: ${key}`);
+    }
+  });
+});
