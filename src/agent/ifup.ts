@@ -139,7 +139,8 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     await writeRecord(ctx, { ...record, addresses: desiredAddresses });
     const counts = summarize(applied);
     if (Object.values(counts).some((n) => n > 0)) changed = true;
-    log.info({ eni: p.eniId, table: p.table, ...counts }, 'interface converged');
+    // A refresh that changes nothing runs every minute for every ENI: it is not news.
+    log[changed ? 'info' : 'debug']({ eni: p.eniId, table: p.table, ...counts }, 'interface converged');
     return { ifname, changed, plan: p };
   } finally {
     await lock.release();

@@ -48,13 +48,22 @@ runMain({
       },
       subscribe: subscribeKernelEvents,
     });
+    const self = () => ({
+      pid: process.pid,
+      startedAt: daemon.startedAt,
+      pending: daemon.pending(),
+      childProcesses: childProcessCount(),
+      rssBytes: process.memoryUsage.rss(),
+      cpuMicros: (({ user, system }) => user + system)(process.cpuUsage()),
+    });
     const server = await serveControl(controlPath(ctx.paths.runDir), async (request) => {
+      // `stats`: the daemon's own counters and each ENI's last refresh, cheap enough to poll while measuring it.
+      if (request === 'stats') return { daemon: self(), lastRefresh: Object.fromEntries(daemon.status().map((s) => [s.mac, s.lastRefresh ?? 0])) };
       if (request !== 'status') throw new Error('unknown request');
       const facts = new Map<string, DaemonFacts>(
         daemon.status().map((s) => [s.mac, { driftSeen: s.driftSeen, lastDriftAt: s.lastDriftAt, lastRefresh: s.lastRefresh, lastError: s.lastError }]),
       );
-      const self = { pid: process.pid, startedAt: daemon.startedAt, pending: daemon.pending(), childProcesses: childProcessCount(), rssBytes: process.memoryUsage.rss() };
-      return { daemon: self, interfaces: await interfaceStatus(ctx, facts) };
+      return { daemon: self(), interfaces: await interfaceStatus(ctx, facts) };
     });
     const stopped = new Promise<void>((resolve) => {
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());

@@ -91,7 +91,8 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
 
   test('a second ec2ifup on converged state changes nothing', async () => {
     const before = await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']);
-    const r = await ok('ec2ifup', ['eth1']);
+    const r = await ok('ec2ifup', ['--verbose', 'eth1']);
+    assert.doesNotMatch(r.stderr, /applying changes|starting DHCP/);
     assert.match(r.stderr, /"rulesAdded":0,"rulesRemoved":0,"routesAdded":0,"routesRemoved":0,"addressesAdded":0,"addressesRemoved":0/);
     assert.deepEqual(await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']), before);
   });

@@ -1,0 +1,226 @@
+/**
+ * `npm run bench`: speed and memory at the largest instance sizes, measured in the simulated VPC (run through
+ * scripts/sandbox.ts). Prints a table of medians and spreads over repeated runs and writes build/bench/results.json.
+ *
+ *   P1  attach → every address reachable (daemon hotplug), ENIs with 1 and 50 IPv4; DHCP time separately
+ *   P2  ec2ifscan over 15 ENIs × 50 IPv4 (1,500 addresses, 1,450 rules beyond the primary's), cold (with DHCP)
+ *       and with the leases already in place; and per ENI beyond Node's own start
+ *   P3  CPU time and child processes of one no-op refresh round of the daemon over those 15 ENIs
+ *   P4  the daemon's idle RSS, and the wall time of a no-op ec2ifup
+ *
+ * Targets (issue 6): P2 < 1 s and < 100 ms per ENI beyond Node start; P3 < 20 ms CPU, 0 children; P4 RSS ≤ 50 MB,
+ * no-op ec2ifup ≤ 150 ms. Figures are printed, not asserted: a loaded machine must not fail a build.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Vpc, type EniSpec } from '../test/vpc/vpc.js';
+import { ENI0, agent, eventually, newRoot, reach, startDaemon, type RunningDaemon } from '../test/support/agent.js';
+import { askControl, controlPath } from '../src/ports/control.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const out = (s = '') => process.stdout.write(`${s}\n`);
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+  return { median: Math.round(median * 10) / 10, min: s[0] ?? NaN, max: s.at(-1) ?? NaN, n: s.length };
+}
+
+function subnetsFor(count: number) {
+  return [{ name: 's1', cidr: '10.0.1.0/24' }, ...Array.from({ length: count }, (_, i) => ({ name: `t${i + 1}`, cidr: `10.1.${i + 1}.0/24` }))];
+}
+
+function bigEni(i: number, ips: number): EniSpec {
+  return {
+    id: `eni-00000000000b${String(i).padStart(5, '0')}`,
+    mac: `02:ec:00:00:b0:${i.toString(16).padStart(2, '0')}`,
+    ifname: `eth${i}`,
+    subnet: `t${i}`,
+    deviceNumber: i,
+    ipv4s: Array.from({ length: ips }, (_, k) => `10.1.${i}.${10 + k}`),
+  };
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [performance.now() - t0, v];
+}
+
+async function stats(root: string) {
+  return (await askControl(controlPath(`${root}/run/ec2net`), 'stats')) as {
+    daemon: { cpuMicros: number; childProcesses: number; rssBytes: number; pending: string[] };
+    lastRefresh: Record<string, number>;
+  };
+}
+
+async function withDaemon<T>(vpc: Vpc, root: string, env: Record<string, string>, fn: (d: RunningDaemon) => Promise<T>): Promise<T> {
+  const d = startDaemon(vpc, root, env);
+  try {
+    await d.waitFor((r) => r.msg === 'ready', 120_000);
+    return await fn(d);
+  } finally {
+    await d.kill('SIGTERM');
+  }
+}
+
+async function p1(ips: number) {
+  const reachMs: number[] = [];
+  const dhcpMs: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const vpc = await Vpc.create({ subnets: subnetsFor(1) });
+    try {
+      await vpc.attach(ENI0);
+      const root = newRoot();
+      await withDaemon(vpc, root, {}, async (d) => {
+        const eni = bigEni(1, ips);
+        const dhcp = d.waitFor((r) => r.msg === 'DHCP address in place' && r.iface === 'eth1', 60_000);
+        const t0 = performance.now();
+        await vpc.attach(eni);
+        await eventually(async () => {
+          const r = await reach(vpc, eni.ipv4s);
+          if (r.failed.length) throw new Error(`${r.failed.length} unreachable`);
+        }, 60_000, 20);
+        reachMs.push(performance.now() - t0);
+        dhcpMs.push(Number((await dhcp).dhcpMs));
+      });
+    } finally {
+      await vpc.destroy();
+    }
+  }
+  return { reachMs: stat(reachMs), dhcpMs: stat(dhcpMs) };
+}
+
+async function largest() {
+  const vpc = await Vpc.create({ subnets: subnetsFor(14) });
+  await vpc.attach({ ...ENI0, ipv4s: [ENI0.ipv4s[0] as string, ...Array.from({ length: 49 }, (_, k) => `10.0.1.${100 + k}`)] });
+  const enis = Array.from({ length: 14 }, (_, i) => bigEni(i + 1, 50));
+  for (const e of enis) await vpc.attach(e);
+  return { vpc, enis };
+}
+
+async function nodeStartMs(vpc: Vpc): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < RUNS; i++) xs.push((await timed(() => vpc.exec('instance', [process.execPath, '-e', '0'])))[0]);
+  return stat(xs).median;
+}
+
+async function dropOurRules(vpc: Vpc, root: string): Promise<void> {
+  const rules = JSON.parse((await vpc.exec('instance', ['ip', '-N', '-j', '-4', 'rule'])).stdout) as { priority: number; src?: string; srclen?: number; table: string; protocol?: string }[];
+  const dels = rules.filter((r) => r.protocol === '236').map((r) => `rule del from ${r.src}/${r.srclen ?? 32} lookup ${r.table} priority ${r.priority}`);
+  await vpc.exec('instance', ['ip', '-batch', '-'], { input: `${dels.join('\n')}\n` });
+  await vpc.exec('instance', ['sh', '-c', `rm -f ${root}/run/ec2net/state/*.json`]);
+}
+
+async function p2p3p4() {
+  const { vpc, enis } = await largest();
+  try {
+    const start = await nodeStartMs(vpc);
+    const cold: number[] = [];
+    const warm: number[] = [];
+    const noopIfup: number[] = [];
+    let root = newRoot();
+    for (let run = 0; run < RUNS; run++) {
+      // Cold: a fresh root each run; the previous run's dhclients are released by ec2ifdown first.
+      if (run > 0) {
+        for (const e of enis) await agent(vpc, root, 'ec2ifdown', [e.ifname]);
+        root = newRoot();
+      }
+      const [ms, r] = await timed(() => agent(vpc, root, 'ec2ifscan'));
+      if (r.code !== 0) throw new Error(`ec2ifscan failed: ${r.stderr}`);
+      cold.push(ms);
+    }
+    for (let run = 0; run < RUNS; run++) {
+      await dropOurRules(vpc, root);
+      const [ms, r] = await timed(() => agent(vpc, root, 'ec2ifscan'));
+      if (r.code !== 0) throw new Error(`ec2ifscan failed: ${r.stderr}`);
+      warm.push(ms);
+    }
+    for (let run = 0; run < RUNS + 2; run++) {
+      const [ms, r] = await timed(() => agent(vpc, root, 'ec2ifup', ['eth7']));
+      if (r.code !== 0) throw new Error(`ec2ifup failed: ${r.stderr}`);
+      noopIfup.push(ms);
+    }
+    const reachable = await reach(vpc, enis.flatMap((e) => e.ipv4s));
+    // P3 and P4: the daemon over the same 15 ENIs, refresh period short enough to see rounds.
+    const refreshSeconds = 3;
+    const rounds: { cpuMs: number; children: number }[] = [];
+    let rssMb = 0;
+    await withDaemon(vpc, root, { EC2NET_REFRESH_SECONDS: String(refreshSeconds), EC2NET_LOG_LEVEL: 'info' }, async () => {
+      await new Promise((r) => setTimeout(r, 2 * refreshSeconds * 1000));
+      for (let round = 0; round < 3; round++) {
+        const before = await stats(root);
+        const marks = before.lastRefresh;
+        await eventually(async () => {
+          const now = await stats(root);
+          const behind = Object.entries(marks).filter(([mac, t]) => (now.lastRefresh[mac] ?? 0) <= t);
+          if (behind.length) throw new Error(`${behind.length} ENIs not refreshed yet`);
+        }, 4 * refreshSeconds * 1000, 100);
+        const after = await stats(root);
+        rounds.push({ cpuMs: (after.daemon.cpuMicros - before.daemon.cpuMicros) / 1000, children: after.daemon.childProcesses - before.daemon.childProcesses });
+      }
+      await new Promise((r) => setTimeout(r, 5_000));
+      rssMb = (await stats(root)).daemon.rssBytes / 2 ** 20;
+    });
+    return {
+      nodeStartMs: start,
+      scanCold: stat(cold),
+      scanWarm: stat(warm),
+      perEniBeyondNodeStartMs: Math.round(((stat(warm).median - start) / 15) * 10) / 10,
+      noopIfup: stat(noopIfup),
+      refreshRoundCpuMs: stat(rounds.map((r) => r.cpuMs)),
+      refreshRoundChildren: Math.max(...rounds.map((r) => r.children)),
+      daemonIdleRssMb: Math.round(rssMb * 10) / 10,
+      addressesReachable: `${reachable.ok.length}/${reachable.ok.length + reachable.failed.length}`,
+    };
+  } finally {
+    await vpc.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  out(`ec2net benchmark: ${RUNS} runs each (BENCH_RUNS to change), simulated VPC, ${new Date().toISOString()}`);
+  const one = await p1(1);
+  const fifty = await p1(50);
+  const big = await p2p3p4();
+  const f = (s: Stat, unit = 'ms') => `${s.median} ${unit} (${Math.round(s.min)}–${Math.round(s.max)}, n=${s.n})`;
+  const rows: [string, string, string][] = [
+    ['P1 attach → reachable, 1 IPv4', f(one.reachMs), '—'],
+    ['P1   of which DHCP', f(one.dhcpMs), '—'],
+    ['P1 attach → reachable, 50 IPv4', f(fifty.reachMs), '—'],
+    ['P1   of which DHCP', f(fifty.dhcpMs), '—'],
+    ['P2 ec2ifscan 15 ENIs × 50 IPv4, cold (DHCP)', f(big.scanCold), '—'],
+    ['P2 ec2ifscan 15 ENIs × 50 IPv4, leases in place', f(big.scanWarm), '< 1000 ms'],
+    ['P2   per ENI beyond Node start', `${big.perEniBeyondNodeStartMs} ms (Node start ${big.nodeStartMs} ms)`, '< 100 ms'],
+    ['P3 no-op refresh round, 15 ENIs: CPU', f(big.refreshRoundCpuMs), '< 20 ms'],
+    ['P3   child processes', String(big.refreshRoundChildren), '0'],
+    ['P4 daemon idle RSS, 15 ENIs', `${big.daemonIdleRssMb} MB`, '≤ 50 MB'],
+    ['P4 no-op ec2ifup', f(big.noopIfup), '≤ 150 ms'],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  const w2 = Math.max(...rows.map((r) => r[1].length));
+  out('');
+  for (const [a, b, c] of rows) out(`${a.padEnd(w)}  ${b.padEnd(w2)}  target ${c}`);
+  out(`\naddresses reachable after the scans: ${big.addressesReachable}`);
+  const dir = fileURLToPath(new URL('../bench/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}results.json`;
+  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), runs: RUNS, p1: { oneIp: one, fiftyIps: fifty }, ...big }, null, 2)}\n`);
+  out(`results: ${file}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);
