@@ -58,6 +58,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 async function stats(root: string) {
   return (await askControl(controlPath(`${root}/run/ec2net`), 'stats')) as {
     daemon: { cpuMicros: number; childProcesses: number; rssBytes: number; pending: string[] };
+    lastRound?: { at: number; enis: number; queued: number; cpuMicros: number; wallMs: number };
     lastRefresh: Record<string, number>;
   };
 }
@@ -152,21 +153,23 @@ async function p2p3p4() {
     const reachable = await reach(vpc, enis.flatMap((e) => e.ipv4s));
     // P3 and P4: the daemon over the same 15 ENIs, refresh period short enough to see rounds.
     const refreshSeconds = 3;
-    const rounds: { cpuMs: number; children: number }[] = [];
+    const rounds: { cpuMs: number; children: number; enis: number }[] = [];
     let rssMb = 0;
     await withDaemon(vpc, root, { EC2NET_REFRESH_SECONDS: String(refreshSeconds), EC2NET_LOG_LEVEL: 'info' }, async () => {
       await new Promise((r) => setTimeout(r, 2 * refreshSeconds * 1000));
-      for (let round = 0; round < 3; round++) {
-        const before = await stats(root);
-        const marks = before.lastRefresh;
-        await eventually(async () => {
-          const now = await stats(root);
-          const behind = Object.entries(marks).filter(([mac, t]) => (now.lastRefresh[mac] ?? 0) <= t);
-          if (behind.length) throw new Error(`${behind.length} ENIs not refreshed yet`);
-        }, 4 * refreshSeconds * 1000, 100);
-        const after = await stats(root);
-        rounds.push({ cpuMs: (after.daemon.cpuMicros - before.daemon.cpuMicros) / 1000, children: after.daemon.childProcesses - before.daemon.childProcesses });
-      }
+      const before = await stats(root);
+      // The daemon measures each round itself (process CPU time across the round), so polling costs nothing here.
+      const seen = new Set<number>();
+      await eventually(async () => {
+        const now = await stats(root);
+        const r = now.lastRound;
+        if (r && !seen.has(r.at)) {
+          seen.add(r.at);
+          if (r.queued !== 0) throw new Error(`a no-op round queued ${r.queued} ENIs`);
+          rounds.push({ cpuMs: r.cpuMicros / 1000, children: now.daemon.childProcesses - before.daemon.childProcesses, enis: r.enis });
+        }
+        if (rounds.length < RUNS) throw new Error(`${rounds.length} rounds seen`);
+      }, (RUNS + 2) * 2 * refreshSeconds * 1000, 500);
       await new Promise((r) => setTimeout(r, 5_000));
       rssMb = (await stats(root)).daemon.rssBytes / 2 ** 20;
     });
@@ -178,6 +181,7 @@ async function p2p3p4() {
       noopIfup: stat(noopIfup),
       refreshRoundCpuMs: stat(rounds.map((r) => r.cpuMs)),
       refreshRoundChildren: Math.max(...rounds.map((r) => r.children)),
+      refreshRoundEnis: Math.min(...rounds.map((r) => r.enis)),
       daemonIdleRssMb: Math.round(rssMb * 10) / 10,
       addressesReachable: `${reachable.ok.length}/${reachable.ok.length + reachable.failed.length}`,
     };
@@ -200,7 +204,7 @@ async function main(): Promise<void> {
     ['P2 ec2ifscan 15 ENIs × 50 IPv4, cold (DHCP)', f(big.scanCold), '—'],
     ['P2 ec2ifscan 15 ENIs × 50 IPv4, leases in place', f(big.scanWarm), '< 1000 ms'],
     ['P2   per ENI beyond Node start', `${big.perEniBeyondNodeStartMs} ms (Node start ${big.nodeStartMs} ms)`, '< 100 ms'],
-    ['P3 no-op refresh round, 15 ENIs: CPU', f(big.refreshRoundCpuMs), '< 20 ms'],
+    [`P3 no-op refresh round, ${big.refreshRoundEnis} ENIs: CPU`, f(big.refreshRoundCpuMs), '< 20 ms'],
     ['P3   child processes', String(big.refreshRoundChildren), '0'],
     ['P4 daemon idle RSS, 15 ENIs', `${big.daemonIdleRssMb} MB`, '≤ 50 MB'],
     ['P4 no-op ec2ifup', f(big.noopIfup), '≤ 150 ms'],

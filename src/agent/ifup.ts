@@ -28,8 +28,9 @@ export interface IfupResult {
   readonly ifname: string;
   readonly skipped?: string;
   readonly changed: boolean;
-  /** What the interface was converged to (absent when skipped). */
+  /** What the interface was converged to, and the metadata it was planned from. */
   readonly plan?: Plan;
+  readonly meta?: EniMetadata;
 }
 
 async function waitFor<T>(ctx: AgentContext, boundMs: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
@@ -116,7 +117,7 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     const { meta, plan: p } = await planFor(ctx, link, snap);
     if (p.skip) {
       log.info({ reason: p.skip }, 'leaving interface alone');
-      return { ifname, skipped: p.skip, changed: false };
+      return { ifname, skipped: p.skip, changed: false, plan: p, meta };
     }
 
     let changed = false;
@@ -141,7 +142,7 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     if (Object.values(counts).some((n) => n > 0)) changed = true;
     // A refresh that changes nothing runs every minute for every ENI: it is not news.
     log[changed ? 'info' : 'debug']({ eni: p.eniId, table: p.table, ...counts }, 'interface converged');
-    return { ifname, changed, plan: p };
+    return { ifname, changed, plan: p, meta };
   } finally {
     await lock.release();
   }

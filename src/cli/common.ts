@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../log.js';
 import { parseIfname } from '../model/validate.js';
 import { CHECKOUT_DHCLIENT_SCRIPT, chooseActivator } from '../ports/activation.js';
 import { readText } from '../ports/files.js';
-import { nodeHttpTransport, systemClock } from '../ports/http.js';
+import { httpTransport, keepAliveAgent, nodeHttpTransport, systemClock } from '../ports/http.js';
 import { NetlinkKernel } from '../ports/netlink-kernel.js';
 import { VERSION } from '../version.js';
 
@@ -25,6 +25,8 @@ export interface Command {
   /** How many interface names the command takes. */
   readonly ifaces: 0 | 1;
   readonly flags?: Record<string, { type: 'boolean' }>;
+  /** The daemon: IMDS connections are kept alive between requests. */
+  readonly longRunning?: boolean;
   run(ctx: AgentContext, args: { iface?: string; flags: Record<string, boolean> }): Promise<number>;
 }
 
@@ -40,12 +42,13 @@ function imdsEndpoints(env: NodeJS.ProcessEnv): readonly string[] {
   return [override.replace(/\/$/, ''), DEFAULT_ENDPOINTS[1]];
 }
 
-async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv): Promise<AgentContext> {
+async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, longRunning: boolean): Promise<AgentContext> {
   const paths = pathsFor(root);
   const config = parseConfig(await readText(paths.configFile), paths.configFile);
   const endpoints = imdsEndpoints(env);
   const activator = await chooseActivator(config.activation, paths, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT);
   const kernel = new NetlinkKernel();
+  const transport = longRunning ? httpTransport(keepAliveAgent()) : nodeHttpTransport;
   return {
     paths,
     config,
@@ -54,7 +57,7 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv): 
     log,
     activator,
     imds: (localAddress) =>
-      new ImdsClient({ transport: nodeHttpTransport, clock: systemClock, endpoints, ...(localAddress ? { localAddress } : {}) }),
+      new ImdsClient({ transport, clock: systemClock, endpoints, ...(localAddress ? { localAddress } : {}) }),
   };
 }
 
@@ -105,7 +108,7 @@ export async function main(cmd: Command, argv = process.argv.slice(2), env = pro
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new Ec2netError('PermissionDenied', 'must run as root (it changes routing rules, routes and addresses)');
     }
-    ctx = await buildContext(root, log, env);
+    ctx = await buildContext(root, log, env, cmd.longRunning ?? false);
     const flags = Object.fromEntries(Object.keys(cmd.flags ?? {}).map((k) => [k, Boolean((values as Record<string, unknown>)[k])]));
     return await cmd.run(ctx, { ...(iface !== undefined ? { iface } : {}), flags });
   } catch (e) {

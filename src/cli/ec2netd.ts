@@ -35,6 +35,7 @@ runMain({
   name: 'ec2netd',
   usage: 'usage: ec2netd [--root DIR] [--verbose]\n\nKeep every ENI of this instance configured: hotplug, refresh from IMDS, drift repair, detach cleanup.\nEC2NET_REFRESH_SECONDS sets the refresh period (default 60).',
   ifaces: 0,
+  longRunning: true,
   async run(ctx) {
     const daemon = new Ec2netDaemon(ctx, {
       refreshMs: refreshSeconds(process.env) * 1000,
@@ -47,6 +48,10 @@ runMain({
         },
       },
       subscribe: subscribeKernelEvents,
+      cpuMicros: () => {
+        const { user, system } = process.cpuUsage();
+        return user + system;
+      },
     });
     const self = () => ({
       pid: process.pid,
@@ -58,7 +63,9 @@ runMain({
     });
     const server = await serveControl(controlPath(ctx.paths.runDir), async (request) => {
       // `stats`: the daemon's own counters and each ENI's last refresh, cheap enough to poll while measuring it.
-      if (request === 'stats') return { daemon: self(), lastRefresh: Object.fromEntries(daemon.status().map((s) => [s.mac, s.lastRefresh ?? 0])) };
+      if (request === 'stats') {
+        return { daemon: self(), lastRound: daemon.lastRound(), lastRefresh: Object.fromEntries(daemon.status().map((s) => [s.mac, s.lastRefresh ?? 0])) };
+      }
       if (request !== 'status') throw new Error('unknown request');
       const facts = new Map<string, DaemonFacts>(
         daemon.status().map((s) => [s.mac, { driftSeen: s.driftSeen, lastDriftAt: s.lastDriftAt, lastRefresh: s.lastRefresh, lastError: s.lastError }]),

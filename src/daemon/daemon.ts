@@ -3,13 +3,26 @@
  * IMDS on a jittered period because addresses change with no event on the instance, repairs what someone deletes
  * from its own state, and cleans up after detached ENIs. Work is queued per MAC (queue.ts); every wait inside a
  * job is bounded by the flows it calls.
+ *
+ * The periodic refresh is one round over every ENI: one kernel snapshot and one IMDS walk, a plan per ENI, and a
+ * diff against the snapshot. Only an ENI whose plan or kernel state differs gets a full configure job (files,
+ * activation, apply, verify); a round that finds nothing to do writes nothing and starts no process.
  */
 import { cleanupDetached, detach, readRecords } from '../agent/detach.js';
 import type { AgentContext } from '../agent/context.js';
 import { ifup, readRecord } from '../agent/ifup.js';
 import { isEc2netError } from '../errors.js';
 import type { Plan } from '../planner/plan.js';
-import { converge } from '../reconcile/converge.js';
+import { converge, observedFor } from '../reconcile/converge.js';
+import { diff, isEmpty } from '../reconcile/diff.js';
+import { listEniMacs, rereadAddresses, topLevelMac } from '../imds/eni.js';
+import type { EniMetadata } from '../model/metadata.js';
+import type { ImdsClient } from '../imds/client.js';
+import { plan } from '../planner/plan.js';
+import { adminFlags } from '../render/ifcfg-flags.js';
+import { ifcfgPath } from '../render/ifcfg.js';
+import { readText } from '../ports/files.js';
+import type { KernelSnapshot } from '../ports/kernel.js';
 import type { EventSource, KernelEvent } from '../ports/netlink-events.js';
 import { KeyedQueue, type JobKind, type Scheduler } from './queue.js';
 
@@ -20,13 +33,26 @@ export interface DaemonOptions {
   readonly debounceMs: number;
   readonly scheduler: Scheduler;
   readonly subscribe: (listener: (e: KernelEvent) => void) => EventSource;
+  /** CPU time this process has used, in µs; the daemon reports what each refresh round cost. */
+  readonly cpuMicros?: () => number;
+}
+
+export interface RoundFigures {
+  readonly at: number;
+  readonly enis: number;
+  /** ENIs the round found unsettled and queued for a full configure. */
+  readonly queued: number;
+  readonly cpuMicros: number;
+  readonly wallMs: number;
 }
 
 /** Drift repairs of one ENI allowed within REPAIR_WINDOW_MS before the daemon backs off. */
 export const MAX_REPAIRS_PER_WINDOW = 5;
 export const REPAIR_WINDOW_MS = 60_000;
-/** Backoff after a failed configure, doubling up to the refresh period. */
+/** Backoff after a failed configure or round, doubling up to the refresh period. */
 const RETRY_BASE_MS = 2_000;
+/** The queue key of the refresh round; no MAC looks like it. */
+const ROUND = 'refresh-round';
 
 export interface EniStatus {
   mac: string;
@@ -35,6 +61,7 @@ export interface EniStatus {
   /** Not an ENI of this instance (IMDS does not list the MAC): watched, never configured. */
   foreign?: boolean;
   plan?: Plan;
+  meta?: EniMetadata;
   lastRefresh?: number;
   lastError?: { at: number; kind: string; message: string };
   driftSeen: number;
@@ -47,7 +74,12 @@ export interface EniStatus {
 export class Ec2netDaemon {
   private readonly enis = new Map<string, EniStatus>();
   private readonly byIndex = new Map<number, { mac: string; name: string }>();
+  /** Retry timers of ENIs whose last job failed. */
   private readonly refreshTimers = new Map<string, () => void>();
+  private cancelRound: (() => void) | undefined;
+  private roundFailures = 0;
+  private roundClient: ImdsClient | undefined;
+  private lastRoundFigures: RoundFigures | undefined;
   private readonly queue: KeyedQueue;
   private events: EventSource | undefined;
   private stopping = false;
@@ -68,6 +100,7 @@ export class Ec2netDaemon {
     this.events = this.opts.subscribe((e) => this.onEvent(e));
     await this.resync('startup');
     await this.queue.idle();
+    this.scheduleRound(this.jitteredPeriod());
   }
 
   async stop(): Promise<void> {
@@ -75,6 +108,7 @@ export class Ec2netDaemon {
     this.events?.close();
     for (const cancel of this.refreshTimers.values()) cancel();
     this.refreshTimers.clear();
+    this.cancelRound?.();
     this.queue.stop();
     await this.queue.idle();
   }
@@ -83,8 +117,9 @@ export class Ec2netDaemon {
     return [...this.enis.values()].filter((e) => !e.foreign).map((e) => ({ ...e }));
   }
 
+  /** ENIs with work queued or running (the refresh round is not work of one ENI). */
   pending(): string[] {
-    return this.queue.busy();
+    return this.queue.busy().filter((k) => k !== ROUND);
   }
 
   /** Everything that changed while nobody watched: gone ENIs are cleaned up, present ones configured. */
@@ -183,7 +218,91 @@ export class Ec2netDaemon {
     return Math.round(this.opts.refreshMs * (0.8 + 0.4 * this.ctx.clock.random()));
   }
 
+  private scheduleRound(delayMs: number): void {
+    this.cancelRound?.();
+    if (this.stopping) return;
+    this.cancelRound = this.opts.scheduler.after(delayMs, () => {
+      this.cancelRound = undefined;
+      this.queue.push(ROUND, 'configure', 0);
+    });
+  }
+
+  lastRound(): RoundFigures | undefined {
+    return this.lastRoundFigures;
+  }
+
+  /** Refreshes every configured ENI from one snapshot and one IMDS walk; queues full jobs only where needed. */
+  private async runRound(): Promise<void> {
+    const due = [...this.enis.values()].filter((s) => !s.foreign && s.plan && s.meta);
+    const cpu0 = this.opts.cpuMicros?.() ?? 0;
+    const t0 = this.ctx.clock.now();
+    let failed = false;
+    try {
+      if (due.length === 0) return;
+      const client = (this.roundClient ??= this.ctx.imds());
+      const [snap, macs, primaryMac] = await Promise.all([this.ctx.kernel.snapshot(), listEniMacs(client), topLevelMac(client)]);
+      const queued = await Promise.all(due.map((s) => this.refreshOne(s, snap, macs, primaryMac, client)));
+      this.lastRoundFigures = {
+        at: t0,
+        enis: due.length,
+        queued: queued.filter(Boolean).length,
+        cpuMicros: (this.opts.cpuMicros?.() ?? 0) - cpu0,
+        wallMs: this.ctx.clock.now() - t0,
+      };
+    } catch (e) {
+      failed = true;
+      const kind = isEc2netError(e) ? e.kind : 'Bug';
+      const lastError = { at: this.ctx.clock.now(), kind, message: e instanceof Error ? e.message : String(e) };
+      for (const s of due) s.lastError = lastError;
+      this.ctx.log.error({ kind, ...(isEc2netError(e) ? e.fields : {}) }, lastError.message);
+    } finally {
+      this.roundFailures = failed ? this.roundFailures + 1 : 0;
+      this.scheduleRound(failed ? this.retryDelay(this.roundFailures) : this.jitteredPeriod());
+    }
+  }
+
+  /** Returns whether the ENI was queued for a full configure. */
+  private async refreshOne(s: EniStatus, snap: KernelSnapshot, macs: readonly string[], primaryMac: string, client: ImdsClient): Promise<boolean> {
+    const link = snap.links.find((l) => l.mac === s.mac);
+    const previous = s.plan;
+    if (!link || !previous || !s.meta) return false; // gone: its DELLINK queues the detach
+    const configure = () => {
+      this.queue.push(s.mac, 'configure');
+      return true;
+    };
+    if (!macs.includes(s.mac) || link.name !== s.ifname) return configure();
+    try {
+      const path = ifcfgPath(this.ctx.paths, link.name);
+      const [meta, text] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), readText(path)]);
+      const next = plan({ meta, ifname: link.name, flags: adminFlags(text, path), settings: this.ctx.config.settings, paths: this.ctx.paths });
+      const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(previous.addresses.map((a) => a.address)) };
+      const changes = diff(next, observedFor(snap, link.name, next.table), own);
+      const settled =
+        JSON.stringify(next) === JSON.stringify(previous) &&
+        isEmpty(changes) &&
+        changes.conflicts.length === 0 &&
+        (next.skip !== undefined || meta.isPrimary || link.up) &&
+        (next.primaryIpv4 === undefined || meta.isPrimary || snap.addresses.some((a) => a.dev === link.name && a.address.startsWith(`${next.primaryIpv4}/`))) &&
+        next.altnames.every((a) => link.altnames.includes(a)) &&
+        // The ifcfg file as the last configure wrote it (the primary's is the image's and never compared).
+        (next.files.length === 0 || text === next.files[0]?.content);
+      if (!settled) return configure();
+      s.lastRefresh = this.ctx.clock.now();
+      s.lastError = undefined;
+    } catch (e) {
+      const kind = isEc2netError(e) ? e.kind : 'Bug';
+      s.lastError = { at: this.ctx.clock.now(), kind, message: e instanceof Error ? e.message : String(e) };
+      this.ctx.log.error({ iface: s.ifname, mac: s.mac, kind, ...(isEc2netError(e) ? e.fields : {}) }, s.lastError.message);
+    }
+    return false;
+  }
+
+  private retryDelay(failures: number): number {
+    return Math.min(this.opts.refreshMs, RETRY_BASE_MS * 2 ** Math.min(failures, 10));
+  }
+
   private async run(mac: string, job: JobKind): Promise<void> {
+    if (mac === ROUND) return this.runRound();
     const s = this.enis.get(mac);
     if (!s) return;
     const log = this.ctx.log.child({ iface: s.ifname, mac, job });
@@ -197,7 +316,7 @@ export class Ec2netDaemon {
       log.error({ kind, ...(isEc2netError(e) ? e.fields : {}) }, s.lastError.message);
       if (job !== 'detach' && this.enis.has(mac)) {
         s.failures++;
-        this.scheduleRefresh(mac, Math.min(this.opts.refreshMs, RETRY_BASE_MS * 2 ** Math.min(s.failures, 10)));
+        this.scheduleRefresh(mac, this.retryDelay(s.failures));
       }
     }
   }
@@ -210,12 +329,14 @@ export class Ec2netDaemon {
       const result = await ifup(this.ctx, link.name);
       if (result.plan) {
         s.plan = result.plan;
+        s.meta = result.meta;
         s.eniId = result.plan.eniId;
       }
       s.lastRefresh = this.ctx.clock.now();
       s.lastError = undefined;
       s.failures = 0;
-      this.scheduleRefresh(s.mac, this.jitteredPeriod());
+      this.refreshTimers.get(s.mac)?.();
+      this.refreshTimers.delete(s.mac);
     } catch (e) {
       if (isEc2netError(e, 'NotFound') && e.fields.mac === s.mac) {
         // IMDS does not list the MAC: a docker bridge, a veth, a tunnel. Watched no further until it changes.

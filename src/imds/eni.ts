@@ -5,6 +5,7 @@
  * how two ENIs came to share a table in the predecessors.
  */
 import { Ec2netError } from '../errors.js';
+import { formatCidr4 } from '../model/ipv4.js';
 import { parseEniMetadata, type EniMetadata } from '../model/metadata.js';
 import { parseMac, splitLines } from '../model/validate.js';
 import { backoffMs, type ImdsAnswer, type ImdsClient, type ImdsClock } from './client.js';
@@ -46,6 +47,26 @@ export async function topLevelMac(client: ImdsClient): Promise<string> {
   const mac = parseMac(body.trim());
   if (!mac) throw new Ec2netError('InvalidMetadata', 'IMDS value refused: top-level mac is not a MAC address', { key: 'mac' });
   return mac;
+}
+
+/**
+ * Re-reads what can change while an ENI stays attached: its private IPv4 addresses and delegated prefixes.
+ * device-number, network-card, interface-id and the subnet are fixed for the life of an attachment (a new
+ * attachment is a new device, which gets a full read), so the periodic refresh asks for two keys, not six.
+ */
+export async function rereadAddresses(client: ImdsClient, previous: EniMetadata, primaryMac: string): Promise<EniMetadata> {
+  const base = `network/interfaces/macs/${previous.mac}/`;
+  const [ipv4s, prefixes] = await Promise.all([required(client, `${base}local-ipv4s`), client.get(`${base}ipv4-prefix`)]);
+  return parseEniMetadata({
+    mac: previous.mac,
+    topLevelMac: primaryMac,
+    deviceNumber: String(previous.deviceNumber),
+    networkCard: String(previous.networkCard),
+    interfaceId: previous.eniId,
+    localIpv4s: ipv4s,
+    subnetIpv4CidrBlock: formatCidr4(previous.subnet),
+    ipv4Prefix: optional(prefixes, `${base}ipv4-prefix`),
+  });
 }
 
 type Round = { done: EniMetadata } | { retry: Ec2netError };

@@ -25,7 +25,7 @@ export function parseIpv4(text: string): number | undefined {
 }
 
 export function formatIpv4(value: number): string {
-  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
 export function maskOf(prefixLen: number): number {

@@ -1,14 +1,26 @@
-/**
- * The node:http adapter behind the IMDS client. No keep-alive agent: the CLI makes a handful of requests and
- * must not keep the event loop alive after them.
- */
-import { request } from 'node:http';
+/** The node:http adapter behind the IMDS client. */
+import { Agent, request } from 'node:http';
 import { TransportError, type HttpRequest, type HttpResponse, type HttpTransport } from '../imds/client.js';
 
 /** Connection failures for which another endpoint may still answer. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'EAFNOSUPPORT', 'ENOTFOUND']);
 
-export const nodeHttpTransport: HttpTransport = (req: HttpRequest) =>
+/**
+ * A transport over node:http. Commands use no keep-alive agent: they make a handful of requests and must not keep
+ * the event loop alive after them. The daemon passes a keep-alive agent: it asks IMDS every refresh round, and a
+ * new connection per request is most of the CPU a no-op round costs.
+ */
+export function httpTransport(agent: Agent | false = false): HttpTransport {
+  return (req) => send(req, agent);
+}
+
+export const nodeHttpTransport: HttpTransport = httpTransport(false);
+
+export function keepAliveAgent(): Agent {
+  return new Agent({ keepAlive: true, maxSockets: 8, timeout: 10_000 });
+}
+
+const send = (req: HttpRequest, agent: Agent | false) =>
   new Promise<HttpResponse>((resolveOuter, rejectOuter) => {
     const url = new URL(req.url);
     // One deadline for the whole exchange: a server that trickles bytes must not hold the caller.
@@ -28,7 +40,7 @@ export const nodeHttpTransport: HttpTransport = (req: HttpRequest) =>
         port: url.port || 80,
         path: url.pathname,
         headers: req.headers,
-        agent: false,
+        agent,
         ...(req.localAddress ? { localAddress: req.localAddress } : {}),
       },
       (res) => {

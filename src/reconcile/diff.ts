@@ -63,21 +63,21 @@ export function inScope(route: Route, ifname: string, table: number): boolean {
 
 export function diff(desired: Desired, observed: Observed, own: Ownership): Changes {
   const wantRules = new Set(desired.rules.map(ruleKey));
-  const haveRules = new Set(observed.rules.map(ruleKey));
   const desiredSources = new Set(desired.rules.map((r) => `${r.family}|${r.src}`));
-  const delRules = observed.rules.filter(
-    (r) =>
-      r.protocol === own.protocol &&
-      !wantRules.has(ruleKey(r)) &&
-      // Ours in this ENI's table, or ours for one of this ENI's sources but pointing elsewhere (stale numbering).
-      (r.table === desired.table || r.priority === desired.table || desiredSources.has(`${r.family}|${r.src}`)),
+  // The rules this ENI's diff is about: ours in its table, or ours for one of its sources but pointing elsewhere
+  // (stale numbering). Picked with cheap comparisons first: an instance can hold thousands of rules.
+  const relevant = observed.rules.filter(
+    (r) => r.protocol === own.protocol && (r.table === desired.table || r.priority === desired.table || desiredSources.has(`${r.family}|${r.src}`)),
   );
+  const haveRules = new Set(relevant.map(ruleKey));
+  const delRules = relevant.filter((r) => !wantRules.has(ruleKey(r)));
   const addRules = desired.rules.filter((r) => !haveRules.has(ruleKey(r)));
 
   const scoped = observed.routes.filter((r) => inScope(r, desired.ifname, desired.table));
   const wantRouteValues = new Set(desired.routes.map(routeValue));
   // Slots are per table, whatever the device: a main-table route on another interface can hold ours.
-  const haveByKey = new Map(observed.routes.map((r) => [routeKey(r), r]));
+  const wantKeys = new Set(desired.routes.map(routeKey));
+  const haveByKey = new Map(observed.routes.filter((r) => wantKeys.has(routeKey(r))).map((r) => [routeKey(r), r]));
   const delRoutes = scoped.filter((r) => r.protocol === own.protocol && !wantRouteValues.has(routeValue(r)));
   const deleted = new Set(delRoutes.map(routeKey));
   const addRoutes: Route[] = [];
