@@ -42,9 +42,18 @@ export function newRoot(): string {
   return mkdtempSync(join(tmpdir(), 'ec2net-root-'));
 }
 
+/**
+ * The argv that runs one of the agent's commands: the built checkout's entry point, or the packaged bundle when
+ * EC2NET_BUNDLE names one (`node ec2net.mjs COMMAND ...`), so the same tests and benchmark can run either.
+ */
+export function commandArgv(command: string): string[] {
+  const bundle = process.env.EC2NET_BUNDLE;
+  return bundle ? [process.execPath, bundle, command] : [process.execPath, `${CLI}${command}.js`];
+}
+
 /** Runs one of the agent's commands in the instance namespace, with its files under `root`. */
 export function agent(vpc: Vpc, root: string, command: 'ec2ifup' | 'ec2ifdown' | 'ec2ifscan' | 'ec2net', args: string[] = []): Promise<RunResult> {
-  return vpc.exec('instance', [process.execPath, `${CLI}${command}.js`, ...args], {
+  return vpc.exec('instance', [...commandArgv(command), ...args], {
     env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' },
     timeoutMs: 120_000,
   });
@@ -126,7 +135,7 @@ export interface RunningDaemon {
 
 /** Starts ec2netd in the instance namespace (as a child of this process, killed with the sandbox at the latest). */
 export function startDaemon(vpc: Vpc, root: string, env: Record<string, string> = {}): RunningDaemon {
-  const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, process.execPath, `${CLI}ec2netd.js`], {
+  const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, ...commandArgv('ec2netd')], {
     env: { ...process.env, EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
