@@ -16,4 +16,6 @@ export interface AgentContext {
   readonly activator: Activator;
   /** An IMDS client whose requests leave from `localAddress` when one is given. */
   imds(localAddress?: string): ImdsClient;
+  /** Releases the kernel socket and any kept-alive connections. */
+  close(): void;
 }

@@ -86,7 +86,13 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
   ctx.log.info({ iface: p.ifname, activation: ctx.activator.kind }, 'starting DHCP');
   const started = ctx.clock.now();
   await ctx.activator.up(p.ifname);
-  const leased = await waitFor(ctx, DHCP_WAIT_MS, async () => (holdsAddress(await ctx.kernel.addresses(4), p.ifname, want) ? true : undefined));
+  // The device can go while DHCP runs (detached mid-configuration): stop waiting then, not at the bound.
+  const leased = await waitFor(ctx, DHCP_WAIT_MS, async () => {
+    const snap = await ctx.kernel.snapshot();
+    if (!snap.links.some((l) => l.name === p.ifname && l.mac === link.mac)) return 'gone';
+    return holdsAddress(snap.addresses, p.ifname, want) ? 'leased' : undefined;
+  });
+  if (leased === 'gone') throw new Ec2netError('Transient', 'the interface went away while DHCP ran', { iface: p.ifname, device: link.mac });
   if (!leased) {
     throw new Ec2netError('Transient', 'DHCP did not put the primary address on the interface', {
       iface: p.ifname,
@@ -120,6 +126,13 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
       return { ifname, skipped: p.skip, changed: false, plan: p, meta };
     }
 
+    const owned = new Set(previous?.ifname === ifname ? previous.addresses : []);
+    const record = { mac: link.mac, eniId: p.eniId, ifname, table: p.table, deviceNumber: meta.deviceNumber, networkCard: meta.networkCard, primary: meta.isPrimary };
+    const desiredAddresses = p.addresses.map((a) => a.address);
+    // The record goes first, with the union of old and new addresses: a run that is killed, or whose device
+    // goes, at any later point leaves what a cleanup needs to find its files, DHCP client, rules and addresses.
+    await writeRecord(ctx, { ...record, converged: false, addresses: [...new Set([...owned, ...desiredAddresses])] });
+
     let changed = false;
     for (const f of p.files) if (await writeAtomic(f)) changed = true;
     if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
@@ -130,14 +143,9 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
       changed = true;
     }
 
-    const owned = new Set(previous?.ifname === ifname ? previous.addresses : []);
-    const record = { mac: link.mac, eniId: p.eniId, ifname, table: p.table, deviceNumber: meta.deviceNumber, networkCard: meta.networkCard, primary: meta.isPrimary };
-    const desiredAddresses = p.addresses.map((a) => a.address);
-    // Record the union before applying: a run killed midway still knows every address it may have added.
-    await writeRecord(ctx, { ...record, addresses: [...new Set([...owned, ...desiredAddresses])] });
     const own = { protocol: ctx.config.settings.protocol, ownedAddresses: owned };
     const { applied } = await converge(ctx.kernel, p, own, log, activated ? undefined : snap);
-    await writeRecord(ctx, { ...record, addresses: desiredAddresses });
+    await writeRecord(ctx, { ...record, converged: true, addresses: desiredAddresses });
     const counts = summarize(applied);
     if (Object.values(counts).some((n) => n > 0)) changed = true;
     // A refresh that changes nothing runs every minute for every ENI: it is not news.

@@ -24,7 +24,7 @@ export async function scan(ctx: AgentContext): Promise<ScanResult> {
   const alreadyConfigured: string[] = [];
   for (const l of candidates) {
     const record = await readRecord(ctx, l.mac);
-    if (record?.ifname === l.name && l.up) alreadyConfigured.push(l.name);
+    if (record?.ifname === l.name && record.converged && l.up) alreadyConfigured.push(l.name);
     else todo.push(l.name);
   }
   const configured: IfupResult[] = [];

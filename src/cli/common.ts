@@ -48,7 +48,8 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
   const endpoints = imdsEndpoints(env);
   const activator = await chooseActivator(config.activation, paths, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT);
   const kernel = new NetlinkKernel();
-  const transport = longRunning ? httpTransport(keepAliveAgent()) : nodeHttpTransport;
+  const agent = longRunning ? keepAliveAgent() : undefined;
+  const transport = agent ? httpTransport(agent) : nodeHttpTransport;
   return {
     paths,
     config,
@@ -58,6 +59,10 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
     activator,
     imds: (localAddress) =>
       new ImdsClient({ transport, clock: systemClock, endpoints, ...(localAddress ? { localAddress } : {}) }),
+    close() {
+      kernel.close();
+      agent?.destroy();
+    },
   };
 }
 
@@ -120,7 +125,7 @@ export async function main(cmd: Command, argv = process.argv.slice(2), env = pro
     (log ?? createLogger(cmd.name)).error({ kind: err.kind, ...err.fields }, err.message);
     return exitCodeFor(err);
   } finally {
-    ctx?.kernel.close();
+    ctx?.close();
   }
 }
 

@@ -77,6 +77,8 @@ export class Ec2netDaemon {
   /** Retry timers of ENIs whose last job failed. */
   private readonly refreshTimers = new Map<string, () => void>();
   private cancelRound: (() => void) | undefined;
+  /** Repairs put off while an ENI's state keeps being deleted. */
+  private readonly repairTimers = new Map<string, () => void>();
   private roundFailures = 0;
   private roundClient: ImdsClient | undefined;
   private lastRoundFigures: RoundFigures | undefined;
@@ -108,6 +110,8 @@ export class Ec2netDaemon {
     this.events?.close();
     for (const cancel of this.refreshTimers.values()) cancel();
     this.refreshTimers.clear();
+    for (const cancel of this.repairTimers.values()) cancel();
+    this.repairTimers.clear();
     this.cancelRound?.();
     this.queue.stop();
     await this.queue.idle();
@@ -358,7 +362,14 @@ export class Ec2netDaemon {
       if (s.backedOffUntil === undefined || s.backedOffUntil < now) {
         s.backedOffUntil = (s.repairs[0] as number) + REPAIR_WINDOW_MS;
         this.ctx.log.warn({ iface: s.ifname, mac: s.mac, repairs: s.repairs.length, windowMs: REPAIR_WINDOW_MS }, 'state keeps being deleted: backing off repairs');
-        this.opts.scheduler.after(s.backedOffUntil - now, () => this.queue.push(s.mac, 'repair'));
+        this.repairTimers.get(s.mac)?.();
+        this.repairTimers.set(
+          s.mac,
+          this.opts.scheduler.after(s.backedOffUntil - now, () => {
+            this.repairTimers.delete(s.mac);
+            this.queue.push(s.mac, 'repair');
+          }),
+        );
       }
       return;
     }
@@ -374,6 +385,8 @@ export class Ec2netDaemon {
   private async runDetach(s: EniStatus): Promise<void> {
     this.refreshTimers.get(s.mac)?.();
     this.refreshTimers.delete(s.mac);
+    this.repairTimers.get(s.mac)?.();
+    this.repairTimers.delete(s.mac);
     const record = (await readRecords(this.ctx)).find((r) => r.mac === s.mac);
     if (record) await detach(this.ctx, record);
     // Re-attached before its detach ran (the two collapsed into one job): configure it again.

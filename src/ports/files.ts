@@ -6,27 +6,47 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { asEc2netError } from '../errors.js';
+import { Ec2netError, asEc2netError } from '../errors.js';
 import type { FileSpec } from '../render/files.js';
 
 function code(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** The file's text, or undefined when it does not exist. Any other failure (EACCES, EISDIR) is an error. */
+/** Files ec2net reads are small; anything larger is not one of them. */
+const MAX_READ_BYTES = 1 << 20;
+
+/**
+ * The file's text, or undefined when it does not exist. Anything that is not a regular file of sane size is an
+ * error: reading a FIFO put in a file's place would block forever, and a device or a huge file has no business
+ * there. The file is opened non-blocking and checked through the descriptor, so a swap after the check cannot
+ * slip one in.
+ */
 export async function readText(path: string): Promise<string | undefined> {
+  let handle;
   try {
-    return await readFile(path, 'utf8');
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     if (code(e) === 'ENOENT') return undefined;
     throw asEc2netError(e, 'InvalidArgument', 'cannot read file', { path });
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Ec2netError('InvalidArgument', 'not a regular file', { path });
+    if (st.size > MAX_READ_BYTES) throw new Ec2netError('InvalidArgument', 'file is too large', { path, bytes: st.size });
+    return await handle.readFile('utf8');
+  } catch (e) {
+    throw asEc2netError(e, 'InvalidArgument', 'cannot read file', { path });
+  } finally {
+    await handle.close();
   }
 }
 
 async function unchanged(spec: FileSpec): Promise<boolean> {
   try {
-    const [text, st] = await Promise.all([readFile(spec.path, 'utf8'), stat(spec.path)]);
-    return text === spec.content && (st.mode & 0o7777) === spec.mode;
+    const st = await stat(spec.path);
+    if (!st.isFile() || st.size !== Buffer.byteLength(spec.content)) return false;
+    return (st.mode & 0o7777) === spec.mode && (await readFile(spec.path, 'utf8')) === spec.content;
   } catch {
     return false;
   }

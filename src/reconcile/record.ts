@@ -15,6 +15,8 @@ export interface EniRecord {
   readonly networkCard: number;
   /** The instance's primary ENI: never deactivated by ec2ifdown. */
   readonly primary: boolean;
+  /** False from the start of a run until it has verified the kernel state: ec2ifscan configures it again. */
+  readonly converged: boolean;
   readonly addresses: readonly string[];
 }
 
@@ -39,7 +41,7 @@ export function parseRecord(text: string | undefined): EniRecord | undefined {
     if (!numbers.every((n): n is number => Number.isInteger(n) && (n as number) >= 0)) return undefined;
     if (!addresses.every((a): a is string => typeof a === 'string' && parseCidr4(a, false) !== undefined)) return undefined;
     const [table, deviceNumber, networkCard] = numbers as [number, number, number];
-    return { mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, addresses };
+    return { mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, converged: v.converged === true, addresses };
   } catch {
     return undefined;
   }

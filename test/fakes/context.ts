@@ -46,6 +46,7 @@ export function fakeContext(kernel: FakeKernel, imds: FakeImds, opts: { root?: s
     log: pino({ level: 'silent' }),
     activator: dhcp,
     imds: (localAddress) => new ImdsClient({ transport: imds.transport, clock, endpoints: ['http://imds'], ...(localAddress ? { localAddress } : {}) }),
+    close: () => undefined,
   };
   return { ctx, root, clock, dhcp };
 }
