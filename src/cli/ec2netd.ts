@@ -60,6 +60,8 @@ runMain({
       childProcesses: childProcessCount(),
       rssBytes: process.memoryUsage.rss(),
       cpuMicros: (({ user, system }) => user + system)(process.cpuUsage()),
+      // What keeps the event loop busy (Timeout, TCPSocketWrap, ...), by kind: leaked timers or sockets show here.
+      activeResources: process.getActiveResourcesInfo().reduce<Record<string, number>>((acc, kind) => ({ ...acc, [kind]: (acc[kind] ?? 0) + 1 }), {}),
     });
     const server = await serveControl(controlPath(ctx.paths.runDir), async (request) => {
       // `stats`: the daemon's own counters and each ENI's last refresh, cheap enough to poll while measuring it.

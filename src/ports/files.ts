@@ -4,7 +4,7 @@
  * whose content and mode are already on disk is skipped.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Ec2netError, asEc2netError } from '../errors.js';
 import type { FileSpec } from '../render/files.js';
@@ -63,10 +63,34 @@ async function fsyncDir(dir: string): Promise<void> {
 
 let writes = 0;
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return code(e) === 'EPERM';
+  }
+}
+
+/**
+ * A writer killed between creating its temporary file and renaming it leaves the temporary behind; the next
+ * write or removal of the same file removes those of writers that are gone.
+ */
+async function sweepTemporaries(dir: string, base: string): Promise<void> {
+  const prefix = `.${base}.ec2net-`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(/^(\d+)-\d+\.tmp$/.exec(name.slice(prefix.length))?.[1]);
+    if (pid > 0 && pid !== process.pid && !alive(pid)) await rm(`${dir}/${name}`, { force: true });
+  }
+}
+
 /** Writes atomically; returns false when the file already had this content and mode. */
 export async function writeAtomic(spec: FileSpec): Promise<boolean> {
-  if (await unchanged(spec)) return false;
   const dir = dirname(spec.path);
+  await sweepTemporaries(dir, basename(spec.path));
+  if (await unchanged(spec)) return false;
   // Unique per write: one process may write several files, or the same file from two flows, at once.
   const tmp = `${dir}/.${basename(spec.path)}.ec2net-${process.pid}-${++writes}.tmp`;
   try {
@@ -88,8 +112,9 @@ export async function writeAtomic(spec: FileSpec): Promise<boolean> {
   }
 }
 
-/** Removes a file; returns false when it was already gone. */
+/** Removes a file (and temporaries of it left by writers that died); returns false when it was already gone. */
 export async function removeFile(path: string): Promise<boolean> {
+  await sweepTemporaries(dirname(path), basename(path));
   try {
     await unlink(path);
     return true;

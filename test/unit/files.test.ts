@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, statSync, mkdirSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, mkdirSync, chmodSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readText, removeFile, writeAtomic } from '../../src/ports/files.js';
@@ -46,4 +46,15 @@ test('readText: absent is undefined, unreadable is an error', async () => {
   await assert.rejects(readText(`${d}/adir`), (e: unknown) => e instanceof Ec2netError && e.kind === 'InvalidArgument');
   chmodSync(d, 0o700);
   assert.equal(await removeFile(`${d}/nope`), false);
+});
+
+test('a temporary left by a writer that died is removed by the next write of that file', async () => {
+  const d = dir();
+  const path = `${d}/f`;
+  await writeAtomic({ path, content: 'a\n', mode: 0o644 });
+  // pid 2^22 + 1 is above the kernel's pid_max ceiling: no process can have it.
+  writeFileSync(`${d}/.f.ec2net-4194305-1.tmp`, 'partial');
+  writeFileSync(`${d}/.f.ec2net-${process.pid}-999.tmp`, 'ours, in flight');
+  await writeAtomic({ path, content: 'a\n', mode: 0o644 });
+  assert.deepEqual(readdirSync(d).sort(), [`.f.ec2net-${process.pid}-999.tmp`, 'f']);
 });
