@@ -9,7 +9,7 @@ import { ifcfgPath } from '../render/ifcfg.js';
 import { parseKeyValues } from '../model/keyvalues.js';
 import { converge } from '../reconcile/converge.js';
 import { parseRecord, recordPath, type EniRecord } from '../reconcile/record.js';
-import { readText, removeFile } from '../ports/files.js';
+import { readText, removeFile, sweepTemporaries } from '../ports/files.js';
 import { acquireLock } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 
@@ -65,6 +65,8 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
 
 /** Cleans up every recorded ENI whose MAC is on no link any more; returns their MACs. */
 export async function cleanupDetached(ctx: AgentContext): Promise<string[]> {
+  // A run killed while writing the first record of an ENI leaves only the record's temporary.
+  await sweepTemporaries(ctx.paths.stateDir);
   const present = new Set((await ctx.kernel.links()).map((l) => l.mac));
   const done: string[] = [];
   for (const record of await readRecords(ctx)) {

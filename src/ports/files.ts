@@ -74,14 +74,15 @@ function alive(pid: number): boolean {
 
 /**
  * A writer killed between creating its temporary file and renaming it leaves the temporary behind; the next
- * write or removal of the same file removes those of writers that are gone.
+ * write or removal of the same file removes those of writers that are gone (of every file in `dir` when no
+ * `base` is given).
  */
-async function sweepTemporaries(dir: string, base: string): Promise<void> {
-  const prefix = `.${base}.ec2net-`;
+export async function sweepTemporaries(dir: string, base?: string): Promise<void> {
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-    const pid = Number(/^(\d+)-\d+\.tmp$/.exec(name.slice(prefix.length))?.[1]);
+    const m = /^\.(.+)\.ec2net-(\d+)-\d+\.tmp$/.exec(name);
+    if (!m || (base !== undefined && m[1] !== base)) continue;
+    const pid = Number(m[2]);
     if (pid > 0 && pid !== process.pid && !alive(pid)) await rm(`${dir}/${name}`, { force: true });
   }
 }
