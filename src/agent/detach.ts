@@ -47,10 +47,11 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
       await converge(ctx.kernel, { ifname: '', table: record.table, rules: [], routes: [], addresses: [] }, own, log);
     }
     if (!record.primary && (await ownsFiles(ctx, record))) {
+      // The ifcfg file goes last: its HWADDR is what shows the others are ours, so a run killed midway can finish.
       for (const f of [
-        ifcfgPath(ctx.paths, record.ifname),
         `${ctx.paths.networkScripts}/route-${record.ifname}`,
         `${ctx.paths.dhcp}/dhclient-${record.ifname}.conf`,
+        ifcfgPath(ctx.paths, record.ifname),
       ]) {
         await removeFile(f);
       }
@@ -65,8 +66,9 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
 
 /** Cleans up every recorded ENI whose MAC is on no link any more; returns their MACs. */
 export async function cleanupDetached(ctx: AgentContext): Promise<string[]> {
-  // A run killed while writing the first record of an ENI leaves only the record's temporary.
-  await sweepTemporaries(ctx.paths.stateDir);
+  // A run killed while writing a file it then never writes again (the first record of an ENI that went) leaves
+  // only the temporary.
+  for (const dir of [ctx.paths.stateDir, ctx.paths.networkScripts, ctx.paths.dhcp, ctx.paths.runDir]) await sweepTemporaries(dir);
   const present = new Set((await ctx.kernel.links()).map((l) => l.mac));
   const done: string[] = [];
   for (const record of await readRecords(ctx)) {
