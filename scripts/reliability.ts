@@ -1,7 +1,8 @@
 /**
  * `npm run reliability`: the reliability scenarios (test/reliability, R1–R7) in the network sandbox, then the
  * summary table of what each one held, from the figures they wrote to build/reliability/. `--doc FILE` also writes
- * the table into FILE between the markers <!-- reliability:begin --> and <!-- reliability:end -->.
+ * the table into FILE between the markers <!-- reliability:begin --> and <!-- reliability:end -->. `--no-run`
+ * only tabulates the figures an earlier run (npm test runs the scenarios too) left.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,9 +34,12 @@ function table(): string {
 
 const docIndex = process.argv.indexOf('--doc');
 const doc = docIndex >= 0 ? process.argv[docIndex + 1] : undefined;
-rmSync(figuresDir, { recursive: true, force: true });
-const files = readdirSync(testsDir).filter((f) => f.endsWith('.test.js')).sort().map((f) => `${testsDir}${f}`);
-const run = spawnSync(process.execPath, [here('./sandbox.js'), process.execPath, '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+let status = 0;
+if (!process.argv.includes('--no-run')) {
+  rmSync(figuresDir, { recursive: true, force: true });
+  const files = readdirSync(testsDir).filter((f) => f.endsWith('.test.js')).sort().map((f) => `${testsDir}${f}`);
+  status = spawnSync(process.execPath, [here('./sandbox.js'), process.execPath, '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' }).status ?? 1;
+}
 const summary = table();
 process.stdout.write(`\nReliability summary\n\n${summary}\n`);
 if (doc) {
@@ -47,4 +51,4 @@ if (doc) {
   if (a < 0 || b < a) throw new Error(`${doc} has no ${begin} … ${end} markers`);
   writeFileSync(doc, `${text.slice(0, a + begin.length)}\n${summary}\n${text.slice(b)}`);
 }
-process.exit(run.status ?? 1);
+process.exit(status);
