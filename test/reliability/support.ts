@@ -6,11 +6,10 @@
  */
 import { spawn } from 'node:child_process';
 import { lstatSync, readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { EniSpec, Vpc } from '../vpc/vpc.js';
-import { addressLines, routeLines, ruleLines } from '../support/agent.js';
+import { addressLines, commandArgv, routeLines, ruleLines } from '../support/agent.js';
+import { LogRecords } from '../support/log-records.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/', import.meta.url));
 
 export const PROTO = 236;
 export const MAIN = 254;
@@ -18,17 +17,7 @@ export const MAIN = 254;
 // ---------------------------------------------------------------------------------------------------------------
 // Seeded randomness
 
-/** mulberry32: small, fast, good enough to pick schedules; the same seed gives the same schedules. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../support/prng.js';
 
 /** The seed from `EC2NET_SEED` (decimal or 0x hex) when set, else the fixed default: CI runs are reproducible. */
 export function seedFromEnv(fallback: number): number {
@@ -77,40 +66,13 @@ export function spawnAgent(
   opts: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): AgentRun {
   const started = Date.now();
-  // EC2NET_BUNDLE names the packaged single-file bundle (`node ec2net.mjs COMMAND ...`), as test/support does.
-  const bundle = process.env.EC2NET_BUNDLE;
-  const argv = bundle ? [process.execPath, bundle, command] : [process.execPath, `${CLI}${command}.js`];
-  const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, ...argv, ...args], {
+  const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, ...commandArgv(command), ...args], {
     env: { ...process.env, EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info', ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  let err = '';
-  let buf = '';
-  const records: Record<string, unknown>[] = [];
-  const waiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    err += d;
-    buf += d;
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let rec: Record<string, unknown>;
-      try {
-        rec = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        rec = { msg: line, unparsed: true };
-      }
-      records.push(rec);
-      for (const w of [...waiters]) {
-        if (w.match(rec)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(rec);
-        }
-      }
-    }
-  });
+  const log = new LogRecords(child.stderr);
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
   const exited = new Promise<{ code: number; ms: number }>((resolve) =>
     child.on('close', (code, signal) => {
@@ -121,21 +83,13 @@ export function spawnAgent(
   return {
     pid: child.pid ?? -1,
     started,
-    records,
-    stderr: () => err,
+    records: log.records,
+    stderr: () => log.text,
     stdout: () => out,
     exited,
     waitFor(match, timeoutMs) {
-      const seen = records.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => {
-        const w = { match, resolve: (r: Record<string, unknown> | undefined) => { clearTimeout(t); resolve(r); } };
-        const t = setTimeout(() => {
-          waiters.splice(waiters.indexOf(w), 1);
-          resolve(undefined);
-        }, timeoutMs);
-        waiters.push(w);
-      });
+      const seen = log.records.find(match);
+      return seen ? Promise.resolve(seen) : log.next(match, timeoutMs);
     },
     kill(signal = 'SIGKILL') {
       try {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EniSpec, RunResult, Vpc } from '../vpc/vpc.js';
+import { LogRecords } from './log-records.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/', import.meta.url));
 
@@ -139,44 +140,16 @@ export function startDaemon(vpc: Vpc, root: string, env: Record<string, string> 
     env: { ...process.env, EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const records: Record<string, unknown>[] = [];
-  const waiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
-  let buf = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let rec: Record<string, unknown>;
-      try {
-        rec = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        rec = { msg: line, unparsed: true };
-      }
-      records.push(rec);
-      for (const w of [...waiters]) {
-        if (w.match(rec)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(rec);
-        }
-      }
-    }
-  });
+  const log = new LogRecords(child.stderr);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
   return {
     pid: child.pid ?? -1,
-    records,
+    records: log.records,
     exited,
     waitFor(match, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`daemon log: no matching record within ${timeoutMs} ms; last: ${records.slice(-5).map((r) => JSON.stringify(r)).join('\n')}`)), timeoutMs);
-        waiters.push({
-          match,
-          resolve: (r) => {
-            clearTimeout(timer);
-            resolve(r);
-          },
-        });
+      return log.next(match, timeoutMs).then((r) => {
+        if (r) return r;
+        throw new Error(`daemon log: no matching record within ${timeoutMs} ms; last: ${log.records.slice(-5).map((x) => JSON.stringify(x)).join('\n')}`);
       });
     },
     async kill(signal = 'SIGTERM') {

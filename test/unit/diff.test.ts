@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { diff, inScope, isEmpty, type Changes, type Desired, type Observed, type Ownership } from '../../src/reconcile/diff.js';
+import { prng } from '../support/prng.js';
 import {
   MAIN_TABLE,
   addressKey,
@@ -290,17 +291,6 @@ describe('diff: fixed cases', () => {
   });
 });
 
-/** mulberry32: a small seeded generator, so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   desired: Desired;
@@ -309,7 +299,7 @@ interface Case {
 }
 
 function generate(seed: number): Case {
-  const r = rng(seed);
+  const r = prng(seed);
   const pick = <X>(xs: readonly X[]): X => xs[Math.floor(r() * xs.length)] as X;
   const chance = (p: number) => r() < p;
   const subset = <X>(xs: readonly X[], p: number) => xs.filter(() => chance(p));
