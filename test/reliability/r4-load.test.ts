@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { Vpc } from '../vpc/vpc.js';
 import { ENI0, SUBNETS, eventually, newRoot, reach, startDaemon, type RunningDaemon } from '../support/agent.js';
 import { report } from '../support/figures.js';
-import { alive, dhclientsUnder, modelOf, processesUnder, prng, runAgent, seedFromEnv, sleep, specOf, stateProblems, type ModelEni } from './support.js';
+import { alive, dhclientsUnder, modelOf, processesUnder, prng, runAgent, seedFromEnv, sleep, specOf, stateProblems, type ModelEni, Outcome } from './support.js';
 
 const SEED = seedFromEnv(0x5eed0004);
 const REFRESH_SECONDS = 5;
@@ -52,7 +52,8 @@ describe('R4 load: eight ENIs at once, twenty attach/detach cycles, a detach mid
   const present: ModelEni[] = [modelOf(ENI0, SUBNETS)];
   const gone: ModelEni[] = [];
   const figures: Record<string, string | number> = { seed: SEED };
-  let failed = false;
+  const outcome = new Outcome();
+  const guard = outcome.guard;
   const t0 = Date.now();
 
   const status = async (): Promise<Status> => {
@@ -73,18 +74,9 @@ describe('R4 load: eight ENIs at once, twenty attach/detach cycles, a detach mid
     assert.deepEqual(s.daemon?.pending, [], 'work still pending in the daemon');
     assert.deepEqual((await reach(vpc, allAddresses())).failed, []);
   };
-  /** Marks the scenario failed when a test body throws, for the figures. */
-  const guard = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
   const settle = async (what: string, bound = SETTLE_BOUND_MS) => {
     const ms = await eventually(settled, bound, 300).catch(async (e: Error) => {
-      failed = true;
+      outcome.failed = true;
       const st = await status().catch(() => undefined);
       const left = await problems();
       leaks += left.length;
@@ -115,7 +107,7 @@ describe('R4 load: eight ENIs at once, twenty attach/detach cycles, a detach mid
     figures['leaked rules/routes/files/records/processes'] = leaks;
     figures['daemon restarts'] = daemon.records.filter((r) => r.msg === 'ready').length - 1;
     figures['duration s'] = Math.round((Date.now() - t0) / 1000);
-    report({ id: 'R4', title: 'load: 8 ENIs at once, 20 attach/detach cycles, detach mid-configuration', outcome: failed ? 'failed' : 'held', figures });
+    report({ id: 'R4', title: 'load: 8 ENIs at once, 20 attach/detach cycles, detach mid-configuration', outcome: outcome.value, figures });
     if (alive(daemon.pid)) await daemon.kill('SIGKILL');
     await vpc?.destroy();
   });

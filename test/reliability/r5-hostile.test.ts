@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { Vpc, type EniSpec } from '../vpc/vpc.js';
 import { ENI0, SUBNETS, kernelSnapshot, newRoot, startDaemon } from '../support/agent.js';
 import { report } from '../support/figures.js';
-import { PERSISTENT_NAMES, alive, filesUnder, persistentNameLine, processesUnder, recordRel, runAgent, type FileEntry } from './support.js';
+import { PERSISTENT_NAMES, alive, filesUnder, persistentNameLine, processesUnder, recordRel, runAgent, type FileEntry, Outcome } from './support.js';
 
 const TARGET: EniSpec = { id: 'eni-0000000000005e001', mac: '02:e5:00:00:00:01', ifname: 'r5e1', subnet: 's2', deviceNumber: 1, ipv4s: ['10.0.2.50', '10.0.2.51'] };
 const MACS = 'network/interfaces/macs';
@@ -146,17 +146,10 @@ describe('R5 hostile and malformed input: refused, nothing written, nothing exec
   let vpc: Vpc;
   const devs = ['eth0', TARGET.ifname];
   const counts = { cases: 0, refused: 0, writtenFiles: 0, executed: 0, daemonRuns: 0, daemonRestarts: 0 };
-  let failed = false;
+  const outcome = new Outcome();
+  const guard = outcome.guard;
   const t0 = Date.now();
   const snapshot = async () => ({ kernel: await kernelSnapshot(vpc, devs), links: { eth0: await linkFacts(vpc, 'eth0'), target: await linkFacts(vpc, TARGET.ifname) } });
-  const guard = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
 
   before(async () => {
     vpc = await Vpc.create({ subnets: SUBNETS });
@@ -167,7 +160,7 @@ describe('R5 hostile and malformed input: refused, nothing written, nothing exec
     report({
       id: 'R5',
       title: 'hostile and malformed input (IMDS values, CLI arguments, ifcfg and config files)',
-      outcome: failed ? 'failed' : 'held',
+      outcome: outcome.value,
       figures: {
         'cases run': counts.cases,
         refused: counts.refused,

@@ -461,3 +461,22 @@ export async function stateProblems(vpc: Vpc, exp: Expectation): Promise<string[
   }
   return problems.sort();
 }
+
+/** Whether any guarded test body of a scenario threw: its figures then report the outcome 'failed'. */
+export class Outcome {
+  failed = false;
+
+  /** Wraps a test body so that a failure in it marks the scenario failed. */
+  readonly guard = (fn: () => Promise<void>) => async (): Promise<void> => {
+    try {
+      await fn();
+    } catch (e) {
+      this.failed = true;
+      throw e;
+    }
+  };
+
+  get value(): 'held' | 'failed' {
+    return this.failed ? 'failed' : 'held';
+  }
+}
