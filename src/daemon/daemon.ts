@@ -8,7 +8,7 @@
  * diff against the snapshot. Only an ENI whose plan or kernel state differs gets a full configure job (files,
  * activation, apply, verify); a round that finds nothing to do writes nothing and starts no process.
  */
-import { cleanupDetached, detach, readRecords } from '../agent/detach.js';
+import { cleanupDetached, detach } from '../agent/detach.js';
 import type { AgentContext } from '../agent/context.js';
 import { ifup, readRecord } from '../agent/ifup.js';
 import { isEc2netError } from '../errors.js';
@@ -387,7 +387,7 @@ export class Ec2netDaemon {
     this.refreshTimers.delete(s.mac);
     this.repairTimers.get(s.mac)?.();
     this.repairTimers.delete(s.mac);
-    const record = (await readRecords(this.ctx)).find((r) => r.mac === s.mac);
+    const record = await readRecord(this.ctx, s.mac);
     if (record) await detach(this.ctx, record);
     // Re-attached before its detach ran (the two collapsed into one job): configure it again.
     if ((await this.ctx.kernel.links()).some((l) => l.mac === s.mac)) this.queue.push(s.mac, 'configure');
