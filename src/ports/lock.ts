@@ -4,6 +4,7 @@
  * so a crashed run can never leave a stale lock behind. Abstract sockets live in the network namespace, as the
  * interfaces they guard do.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { Ec2netError } from '../errors.js';
 
@@ -14,6 +15,14 @@ const POLL_MAX_MS = 500;
 
 export interface Lock {
   release(): Promise<void>;
+}
+
+/**
+ * The lock's name for one file tree: runs under another EC2NET_ROOT (tests side by side in one namespace) keep
+ * their own locks. The root is hashed: an abstract socket name is capped at 107 bytes.
+ */
+export function lockName(root: string, name: string): string {
+  return root === '' ? name : `${createHash('sha256').update(root).digest('hex').slice(0, 16)}/${name}`;
 }
 
 function tryBind(name: string): Promise<Server | undefined> {
