@@ -10,7 +10,7 @@ import { parseKeyValues } from '../model/keyvalues.js';
 import { converge } from '../reconcile/converge.js';
 import { parseRecord, recordPath, type EniRecord } from '../reconcile/record.js';
 import { readText, removeFile, sweepTemporaries } from '../ports/files.js';
-import { acquireLock } from '../ports/lock.js';
+import { acquireLock, lockName } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 
 export async function readRecords(ctx: AgentContext): Promise<EniRecord[]> {
@@ -33,7 +33,7 @@ async function ownsFiles(ctx: AgentContext, record: EniRecord): Promise<boolean>
 
 /** Removes everything of a detached ENI. Returns false when a device with its MAC is present again. */
 export async function detach(ctx: AgentContext, record: EniRecord): Promise<boolean> {
-  const lock = await acquireLock(record.ifname, ctx.clock.sleep, ctx.clock.now);
+  const lock = await acquireLock(lockName(ctx.paths.root, record.ifname), ctx.clock.sleep, ctx.clock.now);
   try {
     const present = new Set((await ctx.kernel.links()).map((l) => l.mac));
     if (present.has(record.mac)) return false;
@@ -50,6 +50,7 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
       // The ifcfg file goes last: its HWADDR is what shows the others are ours, so a run killed midway can finish.
       for (const f of [
         `${ctx.paths.networkScripts}/route-${record.ifname}`,
+        `${ctx.paths.networkScripts}/route6-${record.ifname}`,
         `${ctx.paths.dhcp}/dhclient-${record.ifname}.conf`,
         ifcfgPath(ctx.paths, record.ifname),
       ]) {

@@ -9,7 +9,7 @@ import { ifcfgPath } from '../render/ifcfg.js';
 import { converge } from '../reconcile/converge.js';
 import { recordPath } from '../reconcile/record.js';
 import { readText, removeFile } from '../ports/files.js';
-import { acquireLock } from '../ports/lock.js';
+import { acquireLock, lockName } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 import { findLink, readRecord } from './ifup.js';
 
@@ -20,7 +20,7 @@ export interface IfdownResult {
 
 export async function ifdown(ctx: AgentContext, ifname: string): Promise<IfdownResult> {
   const link = await findLink(ctx, ifname);
-  const lock = await acquireLock(ifname, ctx.clock.sleep, ctx.clock.now);
+  const lock = await acquireLock(lockName(ctx.paths.root, ifname), ctx.clock.sleep, ctx.clock.now);
   try {
     const log = ctx.log.child({ iface: ifname, mac: link.mac });
     const flagsPath = ifcfgPath(ctx.paths, ifname);
@@ -33,7 +33,7 @@ export async function ifdown(ctx: AgentContext, ifname: string): Promise<IfdownR
     const protocol = ctx.config.settings.protocol;
     // The tables to clear: the recorded one, and any table in which one of our routes uses this interface.
     const tables = new Set<number>(record ? [record.table] : []);
-    for (const r of await ctx.kernel.routes(4)) {
+    for (const r of (await ctx.kernel.snapshot()).routes) {
       if (r.protocol === protocol && r.dev === ifname && r.table !== MAIN_TABLE) tables.add(r.table);
     }
     const owned = new Set(record?.ifname === ifname ? record.addresses : []);

@@ -6,6 +6,7 @@
  */
 import { Ec2netError } from '../errors.js';
 import { formatCidr4 } from '../model/ipv4.js';
+import { formatCidr6 } from '../model/ipv6.js';
 import { parseEniMetadata, type EniMetadata } from '../model/metadata.js';
 import { parseMac, splitLines } from '../model/validate.js';
 import { backoffMs, type ImdsAnswer, type ImdsClient, type ImdsClock } from './client.js';
@@ -50,13 +51,18 @@ export async function topLevelMac(client: ImdsClient): Promise<string> {
 }
 
 /**
- * Re-reads what can change while an ENI stays attached: its private IPv4 addresses and delegated prefixes.
- * device-number, network-card, interface-id and the subnet are fixed for the life of an attachment (a new
- * attachment is a new device, which gets a full read), so the periodic refresh asks for two keys, not six.
+ * Re-reads what can change while an ENI stays attached: its private IPv4 and IPv6 addresses and delegated
+ * prefixes. device-number, network-card, interface-id and the subnet are fixed for the life of an attachment (a
+ * new attachment is a new device, which gets a full read), so the periodic refresh asks for four keys, not nine.
  */
 export async function rereadAddresses(client: ImdsClient, previous: EniMetadata, primaryMac: string): Promise<EniMetadata> {
   const base = `network/interfaces/macs/${previous.mac}/`;
-  const [ipv4s, prefixes] = await Promise.all([required(client, `${base}local-ipv4s`), client.get(`${base}ipv4-prefix`)]);
+  const [ipv4s, prefixes, ipv6s, prefixes6] = await Promise.all([
+    required(client, `${base}local-ipv4s`),
+    client.get(`${base}ipv4-prefix`),
+    client.get(`${base}ipv6s`),
+    client.get(`${base}ipv6-prefix`),
+  ]);
   return parseEniMetadata({
     mac: previous.mac,
     topLevelMac: primaryMac,
@@ -64,32 +70,69 @@ export async function rereadAddresses(client: ImdsClient, previous: EniMetadata,
     networkCard: String(previous.networkCard),
     interfaceId: previous.eniId,
     localIpv4s: ipv4s,
-    subnetIpv4CidrBlock: formatCidr4(previous.subnet),
+    subnetIpv4CidrBlock: previous.subnet ? formatCidr4(previous.subnet) : undefined,
     ipv4Prefix: optional(prefixes, `${base}ipv4-prefix`),
+    ipv6s: optional(ipv6s, `${base}ipv6s`),
+    ipv6Prefix: optional(prefixes6, `${base}ipv6-prefix`),
+    subnetIpv6CidrBlocks: previous.subnetIpv6.map(formatCidr6).join('\n'),
   });
 }
 
 type Round = { done: EniMetadata } | { retry: Ec2netError };
 
+const ENI_KEYS = [
+  'device-number',
+  'network-card',
+  'interface-id',
+  'local-ipv4s',
+  'subnet-ipv4-cidr-block',
+  'ipv4-prefix',
+  'ipv6s',
+  'ipv6-prefix',
+  'subnet-ipv6-cidr-blocks',
+] as const;
+type EniKey = (typeof ENI_KEYS)[number];
+
+/**
+ * Whether the instance has several network cards. Only multi-card types answer `network-card`, and they answer it
+ * for the primary ENI too; the predecessors read a freshly attached ENI's missing or empty answer as card 0, and
+ * gave it the table of the card-0 ENI with the same device number.
+ */
+async function isMultiCard(client: ImdsClient, primaryMac: string): Promise<boolean> {
+  const key = `network/interfaces/macs/${primaryMac}/network-card`;
+  return optional(await client.get(key), key) !== undefined;
+}
+
 async function readOnce(client: ImdsClient, mac: string, primaryMac: string): Promise<Round> {
   const base = `network/interfaces/macs/${mac}/`;
-  const keys = ['device-number', 'network-card', 'interface-id', 'local-ipv4s', 'subnet-ipv4-cidr-block', 'ipv4-prefix'] as const;
-  const answers = await Promise.all(keys.map((k) => client.get(base + k)));
-  const byKey = new Map(keys.map((k, i) => [k, answers[i] as ImdsAnswer]));
-  for (const k of ['device-number', 'interface-id', 'local-ipv4s', 'subnet-ipv4-cidr-block'] as const) {
-    const a = byKey.get(k) as ImdsAnswer;
-    if (a.kind === 'notFound') return { retry: transient(base + k, 'not found (404): the ENI has not propagated yet', { mac }) };
+  const answers = await Promise.all(ENI_KEYS.map((k) => client.get(base + k)));
+  const byKey = new Map(ENI_KEYS.map((k, i) => [k, answers[i] as ImdsAnswer]));
+  const get = (k: EniKey) => optional(byKey.get(k) as ImdsAnswer, base + k);
+  for (const k of ['device-number', 'interface-id', 'local-ipv4s'] as const) {
+    if (get(k) === undefined) return { retry: transient(base + k, 'not found (404): the ENI has not propagated yet', { mac }) };
   }
-  const get = (k: (typeof keys)[number]) => optional(byKey.get(k) as ImdsAnswer, base + k);
+  const card = get('network-card');
+  if (card === '' || (card === undefined && mac !== primaryMac && (await isMultiCard(client, primaryMac)))) {
+    return { retry: transient(base + 'network-card', 'empty or not found on a multi-card instance: not propagated yet', { mac }) };
+  }
+  const localIpv4s = get('local-ipv4s') as string;
+  const subnet4 = get('subnet-ipv4-cidr-block');
+  // Only an IPv6-only subnet's ENI (one 169.254.x.x address) has no IPv4 subnet block; otherwise it is propagation.
+  if (subnet4 === undefined && !/^169\.254\.[0-9.]+\n?$/.test(localIpv4s)) {
+    return { retry: transient(base + 'subnet-ipv4-cidr-block', 'not found (404): the ENI has not propagated yet', { mac }) };
+  }
   const meta = parseEniMetadata({
     mac,
     topLevelMac: primaryMac,
     deviceNumber: get('device-number') as string,
-    networkCard: get('network-card'),
+    networkCard: card,
     interfaceId: get('interface-id') as string,
-    localIpv4s: get('local-ipv4s') as string,
-    subnetIpv4CidrBlock: get('subnet-ipv4-cidr-block') as string,
+    localIpv4s,
+    subnetIpv4CidrBlock: subnet4,
     ipv4Prefix: get('ipv4-prefix'),
+    ipv6s: get('ipv6s'),
+    ipv6Prefix: get('ipv6-prefix'),
+    subnetIpv6CidrBlocks: get('subnet-ipv6-cidr-blocks'),
   });
   if (meta.deviceNumber === 0 && meta.networkCard === 0 && !meta.isPrimary) {
     return { retry: transient(base + 'device-number', 'answered 0 for a MAC that is not the primary: not propagated yet', { mac }) };

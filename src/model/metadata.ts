@@ -3,6 +3,7 @@
  */
 import { Ec2netError } from '../errors.js';
 import { LINK_LOCAL_4, contains, covers, formatCidr4, formatIpv4, type Cidr4 } from './ipv4.js';
+import { covers6, formatCidr6, formatIpv6, contains6, isGlobalUnicast6, parseCidr6, parseIpv6, type Cidr6 } from './ipv6.js';
 import { parseEniId, parseIpv4Address, parseIpv4Network, parseMac, parseSmallIndex, splitLines } from './validate.js';
 
 /** device-number and network-card stay below 100 so that 10000 + 100 × card + device never collides. */
@@ -10,6 +11,10 @@ export const MAX_DEVICE_NUMBER = 99;
 export const MAX_NETWORK_CARD = 99;
 /** EC2 delegates IPv4 prefixes as /28; anything wider is refused rather than expanded. */
 export const MIN_IPV4_PREFIX_LEN = 28;
+/** EC2 delegates IPv6 prefixes as /80; a subnet block is at least a /64. Nothing wider than the subnet's /64. */
+export const MIN_IPV6_PREFIX_LEN = 64;
+/** Above the seed table's 50 IPv6 addresses per ENI with room to spare; a longer list is refused, not truncated. */
+export const MAX_LIST_ENTRIES = 256;
 
 export interface EniMetadata {
   readonly mac: string;
@@ -18,8 +23,13 @@ export interface EniMetadata {
   readonly networkCard: number;
   /** Primary first, canonical dotted quads. */
   readonly localIpv4s: readonly string[];
-  readonly subnet: Cidr4;
+  /** Absent in an IPv6-only subnet, whose ENI holds a single 169.254.x.x address. */
+  readonly subnet?: Cidr4;
   readonly ipv4Prefixes: readonly Cidr4[];
+  /** Canonical (RFC 5952) IPv6 addresses, in IMDS order. */
+  readonly ipv6s: readonly string[];
+  readonly ipv6Prefixes: readonly Cidr6[];
+  readonly subnetIpv6: readonly Cidr6[];
   /** The instance's primary ENI: the top-level `mac`. */
   readonly isPrimary: boolean;
 }
@@ -32,12 +42,22 @@ export interface RawEni {
   readonly networkCard: string | undefined;
   readonly interfaceId: string;
   readonly localIpv4s: string;
-  readonly subnetIpv4CidrBlock: string;
+  readonly subnetIpv4CidrBlock: string | undefined;
   readonly ipv4Prefix: string | undefined;
+  readonly ipv6s?: string | undefined;
+  readonly ipv6Prefix?: string | undefined;
+  readonly subnetIpv6CidrBlocks?: string | undefined;
 }
 
 function invalid(key: string, mac: string, why: string): Ec2netError {
   return new Ec2netError('InvalidMetadata', `IMDS value refused: ${why}`, { key, mac });
+}
+
+/** One value per line; absent (404) is an empty list. */
+function listOf(body: string | undefined, key: string, mac: string): string[] {
+  const lines = body === undefined ? [] : splitLines(body);
+  if (lines.length > MAX_LIST_ENTRIES) throw invalid(key, mac, `more than ${MAX_LIST_ENTRIES} entries`);
+  return lines;
 }
 
 function sanitize(body: string): string {
@@ -68,20 +88,24 @@ export function parseEniMetadata(raw: RawEni): EniMetadata {
   const eniId = parseEniId(raw.interfaceId);
   if (!eniId) throw invalid('interface-id', mac, `not an ENI id: ${sanitize(raw.interfaceId)}`);
 
-  const subnet = parseIpv4Network(raw.subnetIpv4CidrBlock);
-  if (!subnet || subnet.prefixLen > 28 || subnet.prefixLen < 16) {
-    throw invalid('subnet-ipv4-cidr-block', mac, `not a VPC subnet (/16../28): ${sanitize(raw.subnetIpv4CidrBlock)}`);
+  const lines = listOf(raw.localIpv4s, 'local-ipv4s', mac);
+  if (lines.length === 0) throw invalid('local-ipv4s', mac, 'empty list');
+  // IPv6-only subnets answer with one address from 169.254.0.0/16 and no IPv4 subnet block.
+  const onlyLinkLocal = lines.length === 1 && contains(LINK_LOCAL_4, parseIpv4Address(lines[0] as string) ?? 0);
+  let subnet: Cidr4 | undefined;
+  if (raw.subnetIpv4CidrBlock !== undefined || !onlyLinkLocal) {
+    subnet = parseIpv4Network(raw.subnetIpv4CidrBlock ?? '');
+    if (!subnet || subnet.prefixLen > 28 || subnet.prefixLen < 16) {
+      throw invalid('subnet-ipv4-cidr-block', mac, `not a VPC subnet (/16../28): ${sanitize(raw.subnetIpv4CidrBlock ?? '')}`);
+    }
   }
 
   const localIpv4s: string[] = [];
-  const lines = splitLines(raw.localIpv4s);
-  if (lines.length === 0) throw invalid('local-ipv4s', mac, 'empty list');
   for (const line of lines) {
     const ip = parseIpv4Address(line);
     if (ip === undefined) throw invalid('local-ipv4s', mac, `not an IPv4 address: ${sanitize(line)}`);
-    // IPv6-only subnets answer with one address from 169.254.0.0/16, outside the subnet block.
-    if (!contains(subnet, ip) && !(contains(LINK_LOCAL_4, ip) && lines.length === 1)) {
-      throw invalid('local-ipv4s', mac, `${formatIpv4(ip)} is outside the subnet ${formatCidr4(subnet)}`);
+    if (!onlyLinkLocal && !contains(subnet as Cidr4, ip)) {
+      throw invalid('local-ipv4s', mac, `${formatIpv4(ip)} is outside the subnet ${formatCidr4(subnet as Cidr4)}`);
     }
     const text = formatIpv4(ip);
     if (localIpv4s.includes(text)) throw invalid('local-ipv4s', mac, `duplicate entry ${text}`);
@@ -89,18 +113,64 @@ export function parseEniMetadata(raw: RawEni): EniMetadata {
   }
 
   const ipv4Prefixes: Cidr4[] = [];
-  for (const line of raw.ipv4Prefix === undefined ? [] : splitLines(raw.ipv4Prefix)) {
+  for (const line of listOf(raw.ipv4Prefix, 'ipv4-prefix', mac)) {
     const prefix = parseIpv4Network(line);
     if (!prefix) throw invalid('ipv4-prefix', mac, `not a CIDR block: ${sanitize(line)}`);
     if (prefix.prefixLen < MIN_IPV4_PREFIX_LEN) {
       throw invalid('ipv4-prefix', mac, `prefix ${line} is wider than /${MIN_IPV4_PREFIX_LEN}`);
     }
-    if (!covers(subnet, prefix)) throw invalid('ipv4-prefix', mac, `prefix ${line} is outside the subnet ${formatCidr4(subnet)}`);
+    if (!subnet || !covers(subnet, prefix)) throw invalid('ipv4-prefix', mac, `prefix ${line} is outside the IPv4 subnet`);
     if (ipv4Prefixes.some((p) => p.base === prefix.base && p.prefixLen === prefix.prefixLen)) {
       throw invalid('ipv4-prefix', mac, `duplicate entry ${line}`);
     }
     ipv4Prefixes.push(prefix);
   }
 
-  return { mac, eniId, deviceNumber, networkCard, localIpv4s, subnet, ipv4Prefixes, isPrimary: mac === topLevelMac };
+  const subnetIpv6: Cidr6[] = [];
+  for (const line of listOf(raw.subnetIpv6CidrBlocks, 'subnet-ipv6-cidr-blocks', mac)) {
+    const block = parseCidr6(line);
+    if (!block || block.prefixLen > 64 || block.prefixLen < 44 || !isGlobalUnicast6(block.base)) {
+      throw invalid('subnet-ipv6-cidr-blocks', mac, `not a VPC IPv6 subnet (/44../64): ${sanitize(line)}`);
+    }
+    if (!subnetIpv6.some((b) => b.base === block.base && b.prefixLen === block.prefixLen)) subnetIpv6.push(block);
+  }
+  const inSubnet6 = (value: bigint) => subnetIpv6.length === 0 || subnetIpv6.some((b) => contains6(b, value));
+
+  const ipv6s: string[] = [];
+  for (const line of listOf(raw.ipv6s, 'ipv6s', mac)) {
+    const ip = parseIpv6(line);
+    if (ip === undefined || !isGlobalUnicast6(ip)) throw invalid('ipv6s', mac, `not a unicast IPv6 address: ${sanitize(line)}`);
+    if (!inSubnet6(ip)) throw invalid('ipv6s', mac, `${formatIpv6(ip)} is outside the subnet's IPv6 blocks`);
+    const text = formatIpv6(ip);
+    if (ipv6s.includes(text)) throw invalid('ipv6s', mac, `duplicate entry ${text}`);
+    ipv6s.push(text);
+  }
+
+  const ipv6Prefixes: Cidr6[] = [];
+  for (const line of listOf(raw.ipv6Prefix, 'ipv6-prefix', mac)) {
+    const prefix = parseCidr6(line);
+    if (!prefix || !isGlobalUnicast6(prefix.base)) throw invalid('ipv6-prefix', mac, `not an IPv6 CIDR block: ${sanitize(line)}`);
+    if (prefix.prefixLen < MIN_IPV6_PREFIX_LEN) throw invalid('ipv6-prefix', mac, `prefix ${line} is wider than /${MIN_IPV6_PREFIX_LEN}`);
+    if (subnetIpv6.length > 0 && !subnetIpv6.some((b) => covers6(b, prefix))) {
+      throw invalid('ipv6-prefix', mac, `prefix ${formatCidr6(prefix)} is outside the subnet's IPv6 blocks`);
+    }
+    if (ipv6Prefixes.some((p) => p.base === prefix.base && p.prefixLen === prefix.prefixLen)) {
+      throw invalid('ipv6-prefix', mac, `duplicate entry ${formatCidr6(prefix)}`);
+    }
+    ipv6Prefixes.push(prefix);
+  }
+
+  return {
+    mac,
+    eniId,
+    deviceNumber,
+    networkCard,
+    localIpv4s,
+    ...(subnet ? { subnet } : {}),
+    ipv4Prefixes,
+    ipv6s,
+    ipv6Prefixes,
+    subnetIpv6,
+    isPrimary: mac === topLevelMac,
+  };
 }

@@ -12,6 +12,9 @@ export interface FakeEni {
   ipv4s: string[];
   prefixes?: string[];
   networkCard?: number;
+  ipv6s?: string[];
+  ipv6Prefixes?: string[];
+  subnet6?: string;
 }
 
 export type Fault = { status: number } | { error: 'reset' | 'unreachable' };
@@ -41,6 +44,9 @@ export class FakeImds {
     this.values.set(`${base}local-ipv4s`, eni.ipv4s.join('\n'));
     if (eni.prefixes?.length) this.values.set(`${base}ipv4-prefix`, eni.prefixes.join('\n'));
     if (eni.networkCard !== undefined) this.values.set(`${base}network-card`, String(eni.networkCard));
+    if (eni.ipv6s?.length) this.values.set(`${base}ipv6s`, eni.ipv6s.join('\n'));
+    if (eni.ipv6Prefixes?.length) this.values.set(`${base}ipv6-prefix`, eni.ipv6Prefixes.join('\n'));
+    if (eni.subnet6) this.values.set(`${base}subnet-ipv6-cidr-blocks`, eni.subnet6);
   }
 
   set(path: string, body: string | undefined): void {

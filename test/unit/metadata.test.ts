@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ec2netError } from '../../src/errors.js';
-import { formatCidr4 } from '../../src/model/ipv4.js';
+import { formatCidr4, type Cidr4 } from '../../src/model/ipv4.js';
 import { parseEniMetadata, type RawEni } from '../../src/model/metadata.js';
 
 const PRIMARY_MAC = '0a:00:00:00:00:01';
@@ -139,7 +139,7 @@ describe('parseEniMetadata accepts valid metadata', () => {
     assert.equal(m.deviceNumber, 2);
     assert.equal(m.networkCard, 0, '404 network-card (undefined) reads as card 0');
     assert.deepEqual(m.localIpv4s, ['10.0.1.10', '10.0.1.11', '10.0.1.12'], 'primary first, order kept');
-    assert.equal(formatCidr4(m.subnet), '10.0.1.0/24');
+    assert.equal(formatCidr4(m.subnet as Cidr4), '10.0.1.0/24');
     assert.deepEqual(m.ipv4Prefixes, []);
     assert.equal(m.isPrimary, false);
   });
@@ -187,9 +187,9 @@ describe('parseEniMetadata accepts valid metadata', () => {
   });
 
   test('the subnet bounds /16 and /28 are accepted', () => {
-    assert.equal(formatCidr4(parseEniMetadata(raw({ subnetIpv4CidrBlock: '10.0.0.0/16' })).subnet), '10.0.0.0/16');
+    assert.equal(formatCidr4(parseEniMetadata(raw({ subnetIpv4CidrBlock: '10.0.0.0/16' })).subnet as Cidr4), '10.0.0.0/16');
     const narrow = parseEniMetadata(raw({ subnetIpv4CidrBlock: '10.0.1.0/28', localIpv4s: '10.0.1.4\n10.0.1.14' }));
-    assert.equal(formatCidr4(narrow.subnet), '10.0.1.0/28');
+    assert.equal(formatCidr4(narrow.subnet as Cidr4), '10.0.1.0/28');
   });
 
   test('50 secondary addresses (the largest instance types) are accepted', () => {

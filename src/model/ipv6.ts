@@ -1,0 +1,111 @@
+/**
+ * IPv6 addresses and CIDR blocks as plain values. Parsing is strict (RFC 4291 text form: eight groups of one to
+ * four hex digits, at most one `::`, no zone index, no embedded dotted quad, no white space); formatting is the
+ * canonical RFC 5952 form, so that two spellings of one address compare equal as strings.
+ */
+
+export interface Cidr6 {
+  /** The address as an unsigned 128-bit integer. */
+  readonly base: bigint;
+  readonly prefixLen: number;
+}
+
+const GROUP = /^[0-9a-fA-F]{1,4}$/;
+const ALL_ONES = (1n << 128n) - 1n;
+
+function groups(text: string): string[] | undefined {
+  if (text === '') return [];
+  const parts = text.split(':');
+  return parts.every((p) => GROUP.test(p)) ? parts : undefined;
+}
+
+export function parseIpv6(text: string): bigint | undefined {
+  if (text.length > 39 || text.length < 2) return undefined;
+  const gap = text.indexOf('::');
+  let parts: string[] | undefined;
+  if (gap < 0) {
+    parts = groups(text);
+    if (!parts || parts.length !== 8) return undefined;
+  } else {
+    if (text.indexOf('::', gap + 1) >= 0) return undefined;
+    const head = groups(text.slice(0, gap));
+    const tail = groups(text.slice(gap + 2));
+    // `::` stands for at least one group of zeros.
+    if (!head || !tail || head.length + tail.length > 7) return undefined;
+    parts = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
+  }
+  let value = 0n;
+  for (const p of parts) value = (value << 16n) | BigInt(parseInt(p, 16));
+  return value;
+}
+
+export function formatIpv6(value: bigint): string {
+  const g = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));
+  // RFC 5952: the longest run of two or more zero groups (the first of equal runs) becomes `::`.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
+  if (bestStart < 0) return hex(g);
+  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+}
+
+export function maskOf6(prefixLen: number): bigint {
+  return prefixLen === 0 ? 0n : (ALL_ONES << BigInt(128 - prefixLen)) & ALL_ONES;
+}
+
+/** Parses `ADDR/N`. With `strictNetwork`, host bits must be zero (a subnet or prefix, not an interface address). */
+export function parseCidr6(text: string, strictNetwork = true): Cidr6 | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0) return undefined;
+  const base = parseIpv6(text.slice(0, slash));
+  const lenText = text.slice(slash + 1);
+  if (base === undefined || !/^(?:[0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$/.test(lenText)) return undefined;
+  const prefixLen = Number(lenText);
+  if (strictNetwork && (base & ~maskOf6(prefixLen) & ALL_ONES) !== 0n) return undefined;
+  return { base, prefixLen };
+}
+
+export function formatCidr6(c: Cidr6): string {
+  return `${formatIpv6(c.base)}/${c.prefixLen}`;
+}
+
+export function contains6(net: Cidr6, addr: bigint): boolean {
+  return (addr & maskOf6(net.prefixLen)) === net.base;
+}
+
+/** True when `inner` lies wholly inside `outer`. */
+export function covers6(outer: Cidr6, inner: Cidr6): boolean {
+  return inner.prefixLen >= outer.prefixLen && contains6(outer, inner.base);
+}
+
+export function ipv6Bytes(value: bigint): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64BE(value >> 64n, 0);
+  b.writeBigUInt64BE(value & 0xffffffffffffffffn, 8);
+  return b;
+}
+
+export function ipv6FromBytes(b: Buffer, offset = 0): bigint {
+  return (b.readBigUInt64BE(offset) << 64n) | b.readBigUInt64BE(offset + 8);
+}
+
+/** fe80::/10: where routers advertise from, and the only kind of gateway an RA-learned route has. */
+export const LINK_LOCAL_6: Cidr6 = { base: 0xfe80n << 112n, prefixLen: 10 };
+
+/** Unicast addresses an ENI can be given: not unspecified, loopback, multicast (ff00::/8) or link-local. */
+export function isGlobalUnicast6(value: bigint): boolean {
+  return value > 1n && value >> 120n !== 0xffn && !contains6(LINK_LOCAL_6, value);
+}
