@@ -2,6 +2,7 @@
  * Scenario folders: IMDS answers and the admin's ifcfg file in, the planned kernel state and files out.
  * test/scenarios/NAME/input.json holds the raw IMDS bodies; expected.json the rules, routes and addresses (as the
  * `ip`-style lines describe*() prints); files/ the exact files, rooted at /; expected-error.json the refusal.
+ * `ipv6Router` stands for the router the kernel learned from RA.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,8 @@ interface Input {
   ifname: string;
   ifcfg?: string;
   settings?: { primaryRules?: boolean };
+  /** The IPv6 router's link-local address, as the kernel learned it from RA. */
+  ipv6Router?: string;
   imds: Omit<RawEni, 'networkCard' | 'ipv4Prefix'> & { networkCard?: string; ipv4Prefix?: string };
 }
 
@@ -43,6 +46,7 @@ function run(input: Input) {
     flags,
     settings: { protocol: EC2NET_PROTOCOL, primaryRules: input.settings?.primaryRules ?? false },
     paths: pathsFor('/'),
+    ...(input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
   });
 }
 

@@ -8,13 +8,15 @@ import { readEni } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
 import type { Address, Link } from '../model/state.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
+import { ipv6RouterOf } from '../planner/facts.js';
 import { plan, type Plan } from '../planner/plan.js';
-import { adminFlags } from '../render/ifcfg-flags.js';
+import { tableId } from '../planner/numbering.js';
+import { adminFlags, type AdminFlags } from '../render/ifcfg-flags.js';
 import { ifcfgPath } from '../render/ifcfg.js';
 import { converge, summarize } from '../reconcile/converge.js';
 import { parseRecord, recordPath, renderRecord, type EniRecord } from '../reconcile/record.js';
 import { readText, writeAtomic } from '../ports/files.js';
-import { acquireLock } from '../ports/lock.js';
+import { acquireLock, lockName } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 import { rememberName } from './names.js';
 
@@ -22,6 +24,11 @@ import { rememberName } from './names.js';
 export const MAC_WAIT_MS = 10_000;
 /** How long to wait for DHCP to put the primary address on the interface. */
 export const DHCP_WAIT_MS = 60_000;
+/**
+ * How long to wait after link up for a router advertisement to name the IPv6 router. The kernel solicits one
+ * about a second after link up (once its link-local address has passed DAD) and retries every 4 s.
+ */
+export const IPV6_ROUTER_WAIT_MS = 10_000;
 const POLL_MS = 100;
 
 export interface IfupResult {
@@ -105,22 +112,40 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
 }
 
 /** Reads the admin's flags and IMDS, and plans; changes nothing. */
-export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan }> {
+export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan; flags: AdminFlags }> {
   const flagsPath = ifcfgPath(ctx.paths, link.name);
   const flags = adminFlags(await readText(flagsPath), flagsPath);
-  const source = ownSourceAddress(ctx, snap ?? (await ctx.kernel.snapshot()), link.name);
+  const current = snap ?? (await ctx.kernel.snapshot());
+  const source = ownSourceAddress(ctx, current, link.name);
   const meta = await readEni(ctx.imds(source), ctx.clock, link.mac);
-  return { meta, plan: plan({ meta, ifname: link.name, flags, settings: ctx.config.settings, paths: ctx.paths }) };
+  return { meta, flags, plan: planWith(ctx, meta, link.name, flags, current) };
+}
+
+/** The plan for metadata already read, with the IPv6 router as the snapshot knows it. */
+export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, flags: AdminFlags, snap: KernelSnapshot): Plan {
+  const protocol = ctx.config.settings.protocol;
+  const ipv6Router = ipv6RouterOf(snap.routes, ifname, tableId(meta.networkCard, meta.deviceNumber), protocol);
+  return plan({ meta, ifname, flags, settings: ctx.config.settings, paths: ctx.paths, ...(ipv6Router ? { ipv6Router } : {}) });
+}
+
+/** The snapshot once router advertisements have named the ENI's IPv6 router, or undefined at the bound. */
+async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, flags: AdminFlags): Promise<{ snap: KernelSnapshot; plan: Plan } | undefined> {
+  return waitFor(ctx, IPV6_ROUTER_WAIT_MS, async () => {
+    const snap = await ctx.kernel.snapshot();
+    const next = planWith(ctx, meta, p.ifname, flags, snap);
+    return next.routes.some((r) => r.family === 6 && r.dst === '::/0') ? { snap, plan: next } : undefined;
+  });
 }
 
 export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResult> {
   const link = await linkWithMac(ctx, ifname);
-  const lock = await acquireLock(ifname, ctx.clock.sleep, ctx.clock.now);
+  const lock = await acquireLock(lockName(ctx.paths.root, ifname), ctx.clock.sleep, ctx.clock.now);
   try {
     const log = ctx.log.child({ iface: ifname, mac: link.mac });
     const previous = await readRecord(ctx, link.mac);
     const snap = await ctx.kernel.snapshot();
-    const { meta, plan: p } = await planFor(ctx, link, snap);
+    const { meta, flags, plan: planned } = await planFor(ctx, link, snap);
+    let p = planned;
     if (p.skip) {
       log.info({ reason: p.skip }, 'leaving interface alone');
       return { ifname, skipped: p.skip, changed: false, plan: p, meta };
@@ -136,15 +161,32 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     let changed = false;
     for (const f of p.files) if (await writeAtomic(f)) changed = true;
     if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
+    // Before the link comes up: the first RA then installs its default route with this metric.
+    if (p.raRouteMetric !== undefined && (await ctx.kernel.setRaRouteMetric(ifname, p.raRouteMetric))) changed = true;
     // After activation the snapshot is stale (DHCP added the address); otherwise it is what converge starts from.
     const activated = !meta.isPrimary && (await activate(ctx, p, link, snap));
+    let current: KernelSnapshot | undefined = activated ? undefined : snap;
+    let routerMissing = false;
+    if (p.wantsIpv6Router && !p.routes.some((r) => r.family === 6 && r.dst === '::/0')) {
+      const found = await awaitIpv6Router(ctx, p, meta, flags);
+      if (found) {
+        ({ snap: current, plan: p } = found);
+        for (const f of p.files) if (await writeAtomic(f)) changed = true;
+      } else {
+        routerMissing = true;
+      }
+    }
     for (const altname of p.altnames.filter((a) => !link.altnames.includes(a))) {
       await ctx.kernel.addAltname(ifname, altname);
       changed = true;
     }
 
     const own = { protocol: ctx.config.settings.protocol, ownedAddresses: owned };
-    const { applied } = await converge(ctx.kernel, p, own, log, activated ? undefined : snap);
+    const { applied } = await converge(ctx.kernel, p, own, log, current);
+    if (routerMissing) {
+      // Everything else is in place; the table's IPv6 default route waits for an RA, and the run says so.
+      throw new Ec2netError('Transient', 'no router advertisement has named the IPv6 router yet', { iface: ifname, waitedMs: IPV6_ROUTER_WAIT_MS });
+    }
     await writeRecord(ctx, { ...record, converged: true, addresses: desiredAddresses });
     const counts = summarize(applied);
     if (Object.values(counts).some((n) => n > 0)) changed = true;

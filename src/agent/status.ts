@@ -31,13 +31,7 @@ export interface InterfaceStatus {
 
 export async function interfaceStatus(ctx: AgentContext, facts: ReadonlyMap<string, DaemonFacts> = new Map()): Promise<InterfaceStatus[]> {
   const protocol = ctx.config.settings.protocol;
-  const [records, links, rules, routes, addresses] = await Promise.all([
-    readRecords(ctx),
-    ctx.kernel.links(),
-    ctx.kernel.rules(4),
-    ctx.kernel.routes(4),
-    ctx.kernel.addresses(4),
-  ]);
+  const [records, { links, rules, routes, addresses }] = await Promise.all([readRecords(ctx), ctx.kernel.snapshot()]);
   return records
     .sort((a, b) => a.table - b.table)
     .map((r) => {

@@ -10,7 +10,7 @@
  */
 import { cleanupDetached, detach } from '../agent/detach.js';
 import type { AgentContext } from '../agent/context.js';
-import { ifup, readRecord } from '../agent/ifup.js';
+import { ifup, planWith, readRecord } from '../agent/ifup.js';
 import { isEc2netError } from '../errors.js';
 import type { Plan } from '../planner/plan.js';
 import { converge, observedFor } from '../reconcile/converge.js';
@@ -18,7 +18,6 @@ import { diff, isEmpty } from '../reconcile/diff.js';
 import { listEniMacs, rereadAddresses, topLevelMac } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
 import type { ImdsClient } from '../imds/client.js';
-import { plan } from '../planner/plan.js';
 import { adminFlags } from '../render/ifcfg-flags.js';
 import { ifcfgPath } from '../render/ifcfg.js';
 import { readText } from '../ports/files.js';
@@ -278,7 +277,7 @@ export class Ec2netDaemon {
     try {
       const path = ifcfgPath(this.ctx.paths, link.name);
       const [meta, text] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), readText(path)]);
-      const next = plan({ meta, ifname: link.name, flags: adminFlags(text, path), settings: this.ctx.config.settings, paths: this.ctx.paths });
+      const next = planWith(this.ctx, meta, link.name, adminFlags(text, path), snap);
       const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(previous.addresses.map((a) => a.address)) };
       const changes = diff(next, observedFor(snap, link.name, next.table), own);
       const settled =

@@ -4,6 +4,7 @@
  */
 import type { EniMetadata } from '../model/metadata.js';
 import { LINK_LOCAL_4, addressesOf, contains, formatCidr4, formatIpv4, parseIpv4, subnetRouter } from '../model/ipv4.js';
+import { formatCidr6 } from '../model/ipv6.js';
 import { MAIN_TABLE, type Address, type Route, type Rule } from '../model/state.js';
 import type { AdminFlags } from '../render/ifcfg-flags.js';
 import type { FileSpec } from '../render/files.js';
@@ -26,7 +27,12 @@ export interface PlanInput {
   readonly flags: AdminFlags;
   readonly settings: Settings;
   readonly paths: IfcfgPaths;
+  /** The IPv6 router's link-local address as the kernel learned it from router advertisements, when it has. */
+  readonly ipv6Router?: string;
 }
+
+/** The kernel gives an IPv6 route added with metric 0 the user default, 1024; planning it so reads back equal. */
+export const IPV6_ROUTE_METRIC = 1024;
 
 export interface Plan {
   readonly ifname: string;
@@ -41,6 +47,13 @@ export interface Plan {
   readonly addresses: readonly Address[];
   /** The address DHCP must have put on the interface before routes that name it as source can exist. */
   readonly primaryIpv4?: string;
+  /** The ENI has IPv6 source rules, whose table needs a default route via the router RA names. */
+  readonly wantsIpv6Router: boolean;
+  /**
+   * Metric for the main-table IPv6 default route the kernel learns from RA on a secondary ENI (sysctl
+   * ra_defrtr_metric), so that it ranks behind the primary's as the IPv4 one does.
+   */
+  readonly raRouteMetric?: number;
   readonly files: readonly FileSpec[];
   /** Alternative interface names: the ENI id and `device-number-D` (`device-number-D.C` on card C > 0). */
   readonly altnames: readonly string[];
@@ -55,12 +68,13 @@ export function plan(input: PlanInput): Plan {
   const table = tableId(meta.networkCard, meta.deviceNumber);
   const base = { ifname, mac: meta.mac, eniId: meta.eniId, table };
   if (!flags.ec2sync) {
-    return { ...base, skip: 'EC2SYNC=no in the ifcfg file', rules: [], routes: [], addresses: [], files: [], altnames: [] };
+    return { ...base, skip: 'EC2SYNC=no in the ifcfg file', rules: [], routes: [], addresses: [], files: [], altnames: [], wantsIpv6Router: false };
   }
   const primary = meta.localIpv4s[0] as string;
   // An IPv6-only subnet gives the ENI a 169.254.x.x address: there is nothing to route over IPv4.
   const ipv4Routing = !contains(LINK_LOCAL_4, parseIpv4(primary) as number);
-  const gateway = formatIpv4(subnetRouter(meta.subnet));
+  const subnet = ipv4Routing ? meta.subnet : undefined;
+  const gateway = subnet ? formatIpv4(subnetRouter(subnet)) : undefined;
   const protocol = settings.protocol;
 
   const addresses: Address[] = [];
@@ -77,7 +91,12 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
-  const wantRules = ipv4Routing && (!meta.isPrimary || settings.primaryRules);
+  // Every address IMDS lists goes on the interface, not only the one DHCPv6 hands out: the predecessors left
+  // the rest unusable.
+  for (const ip of meta.ipv6s) addresses.push({ family: 6, dev: ifname, address: `${ip}/128` });
+
+  const sourceRules = !meta.isPrimary || settings.primaryRules;
+  const wantRules = sourceRules && subnet !== undefined && gateway !== undefined;
   const rules: Rule[] = [];
   const routes: Route[] = [];
   if (wantRules) {
@@ -85,10 +104,22 @@ export function plan(input: PlanInput): Plan {
     for (const src of sources) rules.push({ family: 4, src, table, priority: table, protocol });
     routes.push(
       { family: 4, table, dst: '0.0.0.0/0', dev: ifname, gateway, metric: 0, scope: 'universe', protocol },
-      { family: 4, table, dst: formatCidr4(meta.subnet), dev: ifname, prefsrc: primary, metric: 0, scope: 'link', protocol },
+      { family: 4, table, dst: formatCidr4(subnet), dev: ifname, prefsrc: primary, metric: 0, scope: 'link', protocol },
     );
   }
-  if (ipv4Routing && !meta.isPrimary && flags.mainRouteTable) {
+  const sources6 = [...meta.ipv6s.map((ip) => `${ip}/128`), ...meta.ipv6Prefixes.map(formatCidr6)];
+  const wantsIpv6Router = sourceRules && sources6.length > 0;
+  if (wantsIpv6Router) {
+    for (const src of sources6) rules.push({ family: 6, src, table, priority: table, protocol });
+    const metric = IPV6_ROUTE_METRIC;
+    for (const block of meta.subnetIpv6) {
+      routes.push({ family: 6, table, dst: formatCidr6(block), dev: ifname, metric, scope: 'universe', protocol });
+    }
+    if (input.ipv6Router) {
+      routes.push({ family: 6, table, dst: '::/0', dev: ifname, gateway: input.ipv6Router, metric, scope: 'universe', protocol });
+    }
+  }
+  if (gateway && !meta.isPrimary && flags.mainRouteTable) {
     const metric = ifcfgMainMetric(meta.networkCard, meta.deviceNumber);
     routes.push({ family: 4, table: MAIN_TABLE, dst: '0.0.0.0/0', dev: ifname, gateway, metric, scope: 'universe', protocol });
   }
@@ -101,11 +132,22 @@ export function plan(input: PlanInput): Plan {
         mac: meta.mac,
         table,
         mainMetric: ifcfgMainMetric(meta.networkCard, meta.deviceNumber),
-        subnet: meta.subnet,
+        ...(subnet ? { subnet } : {}),
         primaryIpv4: primary,
         flags,
-        ipv4Routing,
+        ...(wantsIpv6Router && input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
       });
+  const raRouteMetric = !meta.isPrimary && meta.ipv6s.length > 0 ? ifcfgMainMetric(meta.networkCard, meta.deviceNumber) : undefined;
 
-  return { ...base, rules, routes, addresses, ...(ipv4Routing ? { primaryIpv4: primary } : {}), files, altnames: altnamesFor(meta) };
+  return {
+    ...base,
+    rules,
+    routes,
+    addresses,
+    ...(subnet ? { primaryIpv4: primary } : {}),
+    wantsIpv6Router,
+    ...(raRouteMetric !== undefined ? { raRouteMetric } : {}),
+    files,
+    altnames: altnamesFor(meta),
+  };
 }

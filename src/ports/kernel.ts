@@ -37,6 +37,15 @@ export interface KernelPort {
   delAddress(address: Address): Promise<void>;
   /** ≈ `ip link set dev NAME up` */
   setLinkUp(name: string): Promise<void>;
+  /**
+   * ≈ `sysctl -w net.ipv6.conf.NAME.ra_defrtr_metric=METRIC`: the metric of the default route the kernel learns
+   * from router advertisements on the interface. Returns whether it changed.
+   */
+  setRaRouteMetric(name: string, metric: number): Promise<boolean>;
+  /** ≈ `hostname`: the UTS namespace's hostname. */
+  hostname(): Promise<string>;
+  /** ≈ `hostname NAME` */
+  setHostname(name: string): Promise<void>;
   /** ≈ `ip link property add dev NAME altname ALTNAME`; a name already taken is not an error. */
   addAltname(name: string, altname: string): Promise<void>;
   close(): void;

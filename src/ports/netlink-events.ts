@@ -6,6 +6,7 @@
  */
 import { createRtNetlink, rt, type RtNetlinkSocket } from 'netlink';
 import { formatIpv4 } from '../model/ipv4.js';
+import { formatIpv6, ipv6FromBytes } from '../model/ipv6.js';
 
 export type Op = 'new' | 'del';
 
@@ -22,13 +23,20 @@ export interface EventSource {
 
 const RTM = { NEWLINK: 16, DELLINK: 17, NEWADDR: 20, DELADDR: 21, NEWROUTE: 24, DELROUTE: 25, NEWRULE: 32, DELRULE: 33 } as const;
 const AF_INET = 2;
+const AF_INET6 = 10;
+
+function tracked(family: number | undefined): boolean {
+  return family === AF_INET || family === AF_INET6;
+}
 
 function macOf(b: Buffer | undefined): string {
   return b && b.length === 6 ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : '00:00:00:00:00:00';
 }
 
-function ipv4(b: Buffer | undefined): string | undefined {
-  return b && b.length === 4 ? formatIpv4(b.readUInt32BE(0)) : undefined;
+function ip(b: Buffer | undefined): string | undefined {
+  if (b?.length === 4) return formatIpv4(b.readUInt32BE(0));
+  if (b?.length === 16) return formatIpv6(ipv6FromBytes(b));
+  return undefined;
 }
 
 function protocolNumber(p: unknown): number {
@@ -48,26 +56,26 @@ function parse(type: number, data: Buffer): KernelEvent | undefined {
     case RTM.NEWADDR:
     case RTM.DELADDR: {
       const m = rt.parseAddressMessage(data);
-      if (m.data.family !== AF_INET) return undefined;
-      const ip = ipv4(m.attrs.local ?? m.attrs.address);
-      return ip ? { kind: 'address', op, index: m.data.index ?? 0, address: `${ip}/${m.data.prefixlen ?? 32}` } : undefined;
+      if (!tracked(m.data.family)) return undefined;
+      const addr = ip(m.attrs.local ?? m.attrs.address);
+      return addr ? { kind: 'address', op, index: m.data.index ?? 0, address: `${addr}/${m.data.prefixlen ?? 0}` } : undefined;
     }
     case RTM.NEWRULE:
     case RTM.DELRULE: {
       const m = rt.parseRuleMessage(data);
-      if (m.data.family !== AF_INET) return undefined;
+      if (!tracked(m.data.family)) return undefined;
       return {
         kind: 'rule',
         op,
         table: m.attrs.table ?? m.data.table ?? 0,
         protocol: m.attrs.protocol ?? 0,
-        src: `${ipv4(m.attrs.src) ?? '0.0.0.0'}/${m.data.srcLen ?? 0}`,
+        src: `${ip(m.attrs.src) ?? (m.data.family === AF_INET ? '0.0.0.0' : '::')}/${m.data.srcLen ?? 0}`,
       };
     }
     case RTM.NEWROUTE:
     case RTM.DELROUTE: {
       const m = rt.parseRouteMessage(data);
-      if (m.data.family !== AF_INET) return undefined;
+      if (!tracked(m.data.family)) return undefined;
       return { kind: 'route', op, table: m.attrs.table ?? m.data.table ?? 0, protocol: protocolNumber(m.data.protocol), oif: m.attrs.oif };
     }
     default:
@@ -75,11 +83,11 @@ function parse(type: number, data: Buffer): KernelEvent | undefined {
   }
 }
 
-/** Subscribes to link, IPv4 address, IPv4 route and IPv4 rule notifications. */
+/** Subscribes to link notifications and to address, route and rule notifications of both families. */
 export function subscribeKernelEvents(listener: (e: KernelEvent) => void): EventSource {
   // A large receive buffer makes overflow rare when dozens of ENIs change at once; overflow is still handled.
   const sock: RtNetlinkSocket = createRtNetlink({ ref: true, recvBufferSize: 4 << 20, sendBufferSize: 64 << 10 });
-  for (const group of ['LINK', 'IPV4_IFADDR', 'IPV4_ROUTE', 'IPV4_RULE'] as const) sock.addMembership(group);
+  for (const group of ['LINK', 'IPV4_IFADDR', 'IPV4_ROUTE', 'IPV4_RULE', 'IPV6_IFADDR', 'IPV6_ROUTE', 'IPV6_RULE'] as const) sock.addMembership(group);
   sock.socket.on('message', (msgs) => {
     for (const m of msgs) {
       let event: KernelEvent | undefined;

@@ -3,10 +3,13 @@
  * and for building requests; dump replies are parsed by rtnl-parse.ts. This module and netlink-events.ts are the
  * only ones that import the package.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRtNetlink, rt, type RtNetlinkSocket } from 'netlink';
 import { Ec2netError, asEc2netError } from '../errors.js';
 import { formatIpv4, parseCidr4, parseIpv4 } from '../model/ipv4.js';
+import { ipv6Bytes, parseCidr6, parseIpv6 } from '../model/ipv6.js';
 import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/state.js';
+import { parseHostname, parseIfname } from '../model/validate.js';
 import type { KernelPort, KernelSnapshot } from './kernel.js';
 import { parseAddress, parseLink, parseRoute, parseRule } from './rtnl-parse.js';
 
@@ -15,14 +18,14 @@ const AF_INET6 = 10;
 /** Every netlink request is bounded; a kernel that does not answer within this is a failure, not a wait. */
 export const NETLINK_TIMEOUT_MS = 5_000;
 const RT_TABLE_UNSPEC = 0;
+/** The UTS namespace's hostname, as sethostname(2) sets it. */
+const HOSTNAME_PATH = '/proc/sys/kernel/hostname';
 const NLM_F_DUMP = 0x300;
 const RTM = { NEWLINK: 16, GETLINK: 18, NEWADDR: 20, GETADDR: 22, NEWROUTE: 24, GETROUTE: 26, NEWRULE: 32, GETRULE: 34 } as const;
 
-/** A dump request's header: the family byte first, the rest zero. */
-function familyHeader(size: number): Buffer {
-  const b = Buffer.alloc(size);
-  b[0] = AF_INET;
-  return b;
+/** A dump request's header, all zero: family AF_UNSPEC dumps IPv4 and IPv6 in one request. */
+function unspecHeader(size: number): Buffer {
+  return Buffer.alloc(size);
 }
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
@@ -32,18 +35,28 @@ function af(family: Family): number {
   return family === 4 ? AF_INET : AF_INET6;
 }
 
-function ipv4Bytes(text: string): Buffer {
+function ipBytes(family: Family, text: string): Buffer {
+  if (family === 6) {
+    const v6 = parseIpv6(text);
+    if (v6 === undefined) throw new Ec2netError('Bug', 'kernel port given a bad IPv6 address', { address: text });
+    return ipv6Bytes(v6);
+  }
   const v = parseIpv4(text);
-  if (v === undefined) throw new Ec2netError('Bug', 'kernel port given a non-IPv4 address', { address: text });
+  if (v === undefined) throw new Ec2netError('Bug', 'kernel port given a bad IPv4 address', { address: text });
   const b = Buffer.alloc(4);
   b.writeUInt32BE(v);
   return b;
 }
 
-function cidrParts(text: string): { bytes: Buffer; len: number } {
+function cidrParts(family: Family, text: string): { bytes: Buffer; len: number } {
+  if (family === 6) {
+    const c6 = parseCidr6(text, false);
+    if (!c6) throw new Ec2netError('Bug', 'kernel port given a bad IPv6 CIDR', { cidr: text });
+    return { bytes: ipv6Bytes(c6.base), len: c6.prefixLen };
+  }
   const c = parseCidr4(text, false);
-  if (!c) throw new Ec2netError('Bug', 'kernel port given a non-IPv4 CIDR', { cidr: text });
-  return { bytes: ipv4Bytes(formatIpv4(c.base)), len: c.prefixLen };
+  if (!c) throw new Ec2netError('Bug', 'kernel port given a bad IPv4 CIDR', { cidr: text });
+  return { bytes: ipBytes(4, formatIpv4(c.base)), len: c.prefixLen };
 }
 
 
@@ -142,31 +155,40 @@ export class NetlinkKernel implements KernelPort {
     return new Map(links.map((l) => [l.index, l.name]));
   }
 
+  private async allRules(): Promise<Rule[]> {
+    return (await this.rawDump('rule', RTM.GETRULE, unspecHeader(12), RTM.NEWRULE)).flatMap((b) => parseRule(b) ?? []);
+  }
+
+  private async allRoutes(links: readonly Link[]): Promise<Route[]> {
+    const names = this.namesOf(links);
+    return (await this.rawDump('route', RTM.GETROUTE, unspecHeader(12), RTM.NEWROUTE)).flatMap((b) => parseRoute(b, names) ?? []);
+  }
+
+  private async allAddresses(links: readonly Link[]): Promise<Address[]> {
+    const names = this.namesOf(links);
+    return (await this.rawDump('address', RTM.GETADDR, unspecHeader(8), RTM.NEWADDR)).flatMap((b) => parseAddress(b, names) ?? []);
+  }
+
   async rules(family: Family): Promise<Rule[]> {
-    if (family !== 4) return [];
-    return (await this.rawDump('rule', RTM.GETRULE, familyHeader(12), RTM.NEWRULE)).map(parseRule);
+    return (await this.allRules()).filter((r) => r.family === family);
   }
 
   async routes(family: Family, links?: readonly Link[]): Promise<Route[]> {
-    if (family !== 4) return [];
-    const names = this.namesOf(links ?? (await this.links()));
-    return (await this.rawDump('route', RTM.GETROUTE, familyHeader(12), RTM.NEWROUTE)).flatMap((b) => parseRoute(b, names) ?? []);
+    return (await this.allRoutes(links ?? (await this.links()))).filter((r) => r.family === family);
   }
 
   async addresses(family: Family, links?: readonly Link[]): Promise<Address[]> {
-    if (family !== 4) return [];
-    const names = this.namesOf(links ?? (await this.links()));
-    return (await this.rawDump('address', RTM.GETADDR, familyHeader(8), RTM.NEWADDR)).flatMap((b) => parseAddress(b, names) ?? []);
+    return (await this.allAddresses(links ?? (await this.links()))).filter((a) => a.family === family);
   }
 
   async snapshot(): Promise<KernelSnapshot> {
     const links = await this.links();
-    const [rules, routes, addresses] = await Promise.all([this.rules(4), this.routes(4, links), this.addresses(4, links)]);
+    const [rules, routes, addresses] = await Promise.all([this.allRules(), this.allRoutes(links), this.allAddresses(links)]);
     return { links, rules, routes, addresses };
   }
 
   private ruleMessage(r: Rule) {
-    const { bytes, len } = cidrParts(r.src);
+    const { bytes, len } = cidrParts(r.family, r.src);
     return [
       { family: af(r.family), srcLen: len, table: RT_TABLE_UNSPEC, action: 'toTbl' as const },
       { ...(len > 0 ? { src: bytes } : {}), table: r.table, priority: r.priority, protocol: r.protocol },
@@ -184,7 +206,7 @@ export class NetlinkKernel implements KernelPort {
   }
 
   private async routeMessage(r: Route) {
-    const { bytes, len } = cidrParts(r.dst);
+    const { bytes, len } = cidrParts(r.family, r.dst);
     const oif = await this.indexOf(r.dev);
     const data = {
       family: af(r.family),
@@ -199,8 +221,8 @@ export class NetlinkKernel implements KernelPort {
       oif,
       table: r.table,
       priority: r.metric,
-      ...(r.gateway ? { gateway: ipv4Bytes(r.gateway) } : {}),
-      ...(r.prefsrc ? { prefsrc: ipv4Bytes(r.prefsrc) } : {}),
+      ...(r.gateway ? { gateway: ipBytes(r.family, r.gateway) } : {}),
+      ...(r.prefsrc ? { prefsrc: ipBytes(r.family, r.prefsrc) } : {}),
     };
     return [data, attrs] as const;
   }
@@ -218,9 +240,12 @@ export class NetlinkKernel implements KernelPort {
   }
 
   private async addressMessage(a: Address) {
-    const { bytes, len } = cidrParts(a.address);
+    const { bytes, len } = cidrParts(a.family, a.address);
     const index = await this.indexOf(a.dev);
-    return [{ family: af(a.family), prefixlen: len, index }, { local: bytes, address: bytes }] as const;
+    // EC2 hands out each address once: duplicate address detection would only hold it tentative (unusable as a
+    // source) for a second or more.
+    const flags = a.family === 6 ? { nodad: true as const } : {};
+    return [{ family: af(a.family), prefixlen: len, index, flags }, { local: bytes, address: bytes }] as const;
   }
 
   async addAddress(a: Address): Promise<void> {
@@ -244,6 +269,32 @@ export class NetlinkKernel implements KernelPort {
     await this.change('link property add', { iface: name, altname }, ['EEXIST'], () =>
       this.sock.request(RTM_NEWLINKPROP, [header, attrs], this.opts(NLM_F_CREATE | NLM_F_EXCL)),
     );
+  }
+
+  async setRaRouteMetric(name: string, metric: number): Promise<boolean> {
+    // /proc/sys/net belongs to the network namespace of the process, like the rtnetlink socket.
+    if (!parseIfname(name) || !Number.isInteger(metric) || metric < 1) throw new Ec2netError('Bug', 'bad sysctl arguments', { iface: name, metric });
+    const path = `/proc/sys/net/ipv6/conf/${name}/ra_defrtr_metric`;
+    try {
+      if ((await readFile(path, 'utf8')).trim() === String(metric)) return false;
+      await writeFile(path, `${metric}\n`);
+      return true;
+    } catch (e) {
+      throw asEc2netError(e, 'PluginFailure', 'setting the RA default route metric failed', { iface: name, path });
+    }
+  }
+
+  async hostname(): Promise<string> {
+    return (await readFile(HOSTNAME_PATH, 'utf8')).trim();
+  }
+
+  async setHostname(name: string): Promise<void> {
+    if (!parseHostname(name)) throw new Ec2netError('Bug', 'bad hostname', { hostname: name });
+    try {
+      await writeFile(HOSTNAME_PATH, name);
+    } catch (e) {
+      throw asEc2netError(e, 'PluginFailure', 'setting the hostname failed', { hostname: name });
+    }
   }
 
   async setLinkUp(name: string): Promise<void> {

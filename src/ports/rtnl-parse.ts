@@ -5,7 +5,8 @@
  * <linux/rtnetlink.h>, <linux/fib_rules.h>, <linux/if_addr.h>, <linux/if_link.h>.
  */
 import { formatIpv4 } from '../model/ipv4.js';
-import type { Address, Link, Route, RouteScope, Rule } from '../model/state.js';
+import { formatIpv6, ipv6FromBytes } from '../model/ipv6.js';
+import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/state.js';
 
 const NLA_TYPE_MASK = 0x3fff;
 const RT_SCOPE_LINK = 253;
@@ -42,8 +43,22 @@ function eachAttr(buf: Buffer, from: number, to: number, fn: (type: number, star
   }
 }
 
-function ipv4At(buf: Buffer, start: number, end: number): string | undefined {
-  return end - start === 4 ? formatIpv4(buf.readUInt32BE(start)) : undefined;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** The family byte that starts every rtnetlink header ec2net reads; undefined for families it does not track. */
+function familyOf(buf: Buffer): Family | undefined {
+  return buf[0] === AF_INET ? 4 : buf[0] === AF_INET6 ? 6 : undefined;
+}
+
+function ipAt(buf: Buffer, start: number, end: number): string | undefined {
+  if (end - start === 4) return formatIpv4(buf.readUInt32BE(start));
+  if (end - start === 16) return formatIpv6(ipv6FromBytes(buf, start));
+  return undefined;
+}
+
+function anyAddress(family: Family): string {
+  return family === 4 ? '0.0.0.0' : '::';
 }
 
 function cstring(buf: Buffer, start: number, end: number): string {
@@ -51,45 +66,49 @@ function cstring(buf: Buffer, start: number, end: number): string {
   return buf.toString('utf8', start, nul >= 0 && nul < end ? nul : end);
 }
 
-/** struct fib_rule_hdr (12 bytes) + FRA_* attributes. */
-export function parseRule(buf: Buffer): Rule {
+/** struct fib_rule_hdr (12 bytes) + FRA_* attributes; undefined for families other than IPv4 and IPv6. */
+export function parseRule(buf: Buffer): Rule | undefined {
+  const family = familyOf(buf);
+  if (family === undefined) return undefined;
   const srcLen = buf[2] ?? 0;
   let table = buf[4] ?? 0;
-  let src = '0.0.0.0';
+  let src = anyAddress(family);
   let priority = 0;
   let protocol = 0;
   eachAttr(buf, 12, buf.length, (type, s, e) => {
-    if (type === FRA_SRC) src = ipv4At(buf, s, e) ?? src;
+    if (type === FRA_SRC) src = ipAt(buf, s, e) ?? src;
     else if (type === FRA_PRIORITY) priority = buf.readUInt32LE(s);
     else if (type === FRA_TABLE) table = buf.readUInt32LE(s);
     else if (type === FRA_PROTOCOL) protocol = buf[s] ?? 0;
   });
-  return { family: 4, src: `${src}/${srcLen}`, table, priority, protocol };
+  return { family, src: `${src}/${srcLen}`, table, priority, protocol };
 }
 
 /** struct rtmsg (12 bytes) + RTA_* attributes; undefined for non-unicast routes and the local table. */
 export function parseRoute(buf: Buffer, names: ReadonlyMap<number, string>): Route | undefined {
+  const family = familyOf(buf);
+  if (family === undefined) return undefined;
   const dstLen = buf[1] ?? 0;
   let table = buf[4] ?? 0;
   const protocol = buf[5] ?? 0;
   const scope: RouteScope = buf[6] === RT_SCOPE_LINK ? 'link' : 'universe';
   if (buf[7] !== RTN_UNICAST) return undefined;
-  let dst = '0.0.0.0';
+  let dst = anyAddress(family);
   let oif: number | undefined;
   let gateway: string | undefined;
   let prefsrc: string | undefined;
   let metric = 0;
   eachAttr(buf, 12, buf.length, (type, s, e) => {
-    if (type === RTA_DST) dst = ipv4At(buf, s, e) ?? dst;
+    if (type === RTA_DST) dst = ipAt(buf, s, e) ?? dst;
     else if (type === RTA_OIF) oif = buf.readUInt32LE(s);
-    else if (type === RTA_GATEWAY) gateway = ipv4At(buf, s, e);
+    else if (type === RTA_GATEWAY) gateway = ipAt(buf, s, e);
     else if (type === RTA_PRIORITY) metric = buf.readUInt32LE(s);
-    else if (type === RTA_PREFSRC) prefsrc = ipv4At(buf, s, e);
+    else if (type === RTA_PREFSRC) prefsrc = ipAt(buf, s, e);
     else if (type === RTA_TABLE) table = buf.readUInt32LE(s);
   });
   if (table === RT_TABLE_LOCAL) return undefined;
   return {
-    family: 4,
+    family,
     table,
     dst: `${dst}/${dstLen}`,
     dev: oif === undefined ? '' : names.get(oif) ?? `if${oif}`,
@@ -103,16 +122,18 @@ export function parseRoute(buf: Buffer, names: ReadonlyMap<number, string>): Rou
 
 /** struct ifaddrmsg (8 bytes) + IFA_* attributes. */
 export function parseAddress(buf: Buffer, names: ReadonlyMap<number, string>): Address | undefined {
-  const prefixLen = buf[1] ?? 32;
+  const family = familyOf(buf);
+  if (family === undefined) return undefined;
+  const prefixLen = buf[1] ?? 0;
   const dev = names.get(buf.readUInt32LE(4));
   let local: string | undefined;
   let address: string | undefined;
   eachAttr(buf, 8, buf.length, (type, s, e) => {
-    if (type === IFA_LOCAL) local = ipv4At(buf, s, e);
-    else if (type === IFA_ADDRESS) address = ipv4At(buf, s, e);
+    if (type === IFA_LOCAL) local = ipAt(buf, s, e);
+    else if (type === IFA_ADDRESS) address = ipAt(buf, s, e);
   });
   const ip = local ?? address;
-  return ip && dev ? { family: 4, dev, address: `${ip}/${prefixLen}` } : undefined;
+  return ip && dev ? { family, dev, address: `${ip}/${prefixLen}` } : undefined;
 }
 
 const IFF_UP = 1;

@@ -61,6 +61,14 @@ export function inScope(route: Route, ifname: string, table: number): boolean {
   return route.table === table || (route.table === MAIN_TABLE && route.dev === ifname);
 }
 
+/**
+ * The kernel holds an IPv6 address once per interface whatever its prefix length (a second add answers EEXIST):
+ * the one DHCPv6 configured with its own length serves as the /128 the plan asks for.
+ */
+function addressIdentity(a: Address): string {
+  return a.family === 6 ? `6|${a.dev}|${a.address.slice(0, a.address.indexOf('/'))}` : addressKey(a);
+}
+
 export function diff(desired: Desired, observed: Observed, own: Ownership): Changes {
   const wantRules = new Set(desired.rules.map(ruleKey));
   const desiredSources = new Set(desired.rules.map((r) => `${r.family}|${r.src}`));
@@ -91,12 +99,12 @@ export function diff(desired: Desired, observed: Observed, own: Ownership): Chan
     else if (!held || deleted.has(routeKey(r))) addRoutes.push(r);
   }
 
-  const wantAddrs = new Set(desired.addresses.map(addressKey));
-  const haveAddrs = new Set(observed.addresses.map(addressKey));
+  const wantAddrs = new Set(desired.addresses.map(addressIdentity));
+  const haveAddrs = new Set(observed.addresses.map(addressIdentity));
   const delAddresses = observed.addresses.filter(
-    (a) => a.dev === desired.ifname && own.ownedAddresses.has(a.address) && !wantAddrs.has(addressKey(a)),
+    (a) => a.dev === desired.ifname && own.ownedAddresses.has(a.address) && !wantAddrs.has(addressIdentity(a)),
   );
-  const addAddresses = desired.addresses.filter((a) => !haveAddrs.has(addressKey(a)));
+  const addAddresses = desired.addresses.filter((a) => !haveAddrs.has(addressIdentity(a)));
 
   return { delRules, addRules, delRoutes, addRoutes, delAddresses, addAddresses, conflicts };
 }

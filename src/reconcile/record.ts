@@ -5,6 +5,7 @@
  */
 import { parseIfname, parseMac } from '../model/validate.js';
 import { parseCidr4 } from '../model/ipv4.js';
+import { parseCidr6 } from '../model/ipv6.js';
 
 export interface EniRecord {
   readonly mac: string;
@@ -39,7 +40,7 @@ export function parseRecord(text: string | undefined): EniRecord | undefined {
     const numbers = [v.table, v.deviceNumber, v.networkCard];
     if (!mac || !ifname || typeof v.eniId !== 'string' || typeof v.primary !== 'boolean') return undefined;
     if (!numbers.every((n): n is number => Number.isInteger(n) && (n as number) >= 0)) return undefined;
-    if (!addresses.every((a): a is string => typeof a === 'string' && parseCidr4(a, false) !== undefined)) return undefined;
+    if (!addresses.every((a): a is string => typeof a === 'string' && (parseCidr4(a, false) ?? parseCidr6(a, false)) !== undefined)) return undefined;
     const [table, deviceNumber, networkCard] = numbers as [number, number, number];
     return { mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, converged: v.converged === true, addresses };
   } catch {

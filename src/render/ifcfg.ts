@@ -1,7 +1,7 @@
 /**
  * The ifcfg backend's files, byte for byte as ec2-net-utils v1 wrote them (DESIGN.md, "Backends"). These files
  * are sourced by initscripts' shell scripts, so every value in them has been validated before it gets here:
- * interface names by parseIfname, MACs by parseMac, addresses by the IPv4 parsers, flags by adminFlags.
+ * interface names by parseIfname, MACs by parseMac, addresses by the IPv4 and IPv6 parsers (the IPv6 router by the kernel's own binary form), flags by adminFlags.
  */
 import { dottedMask, formatIpv4, subnetRouter, type Cidr4 } from '../model/ipv4.js';
 import type { AdminFlags } from './ifcfg-flags.js';
@@ -19,11 +19,12 @@ export interface IfcfgInput {
   readonly mac: string;
   readonly table: number;
   readonly mainMetric: number;
-  readonly subnet: Cidr4;
+  /** Absent on IPv6-only subnets: no IPv4 routes to write. */
+  readonly subnet?: Cidr4;
   readonly primaryIpv4: string;
   readonly flags: AdminFlags;
-  /** False on IPv6-only subnets: no IPv4 routes to write. */
-  readonly ipv4Routing: boolean;
+  /** The IPv6 router's link-local address, once router advertisements have named it. */
+  readonly ipv6Router?: string;
 }
 
 export function ifcfgPath(paths: IfcfgPaths, ifname: string): string {
@@ -32,7 +33,6 @@ export function ifcfgPath(paths: IfcfgPaths, ifname: string): string {
 
 export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
   const { ifname, table } = input;
-  const gateway = formatIpv4(subnetRouter(input.subnet));
   const ifcfg = [
     `DEVICE=${ifname}`,
     'BOOTPROTO=dhcp',
@@ -51,7 +51,8 @@ export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
     `MAINROUTETABLE=${input.flags.mainRouteTable ? 'yes' : 'no'}`,
   ];
   const files: FileSpec[] = [{ path: ifcfgPath(paths, ifname), content: lines(ifcfg), mode: 0o644 }];
-  if (input.ipv4Routing) {
+  if (input.subnet) {
+    const gateway = formatIpv4(subnetRouter(input.subnet));
     const network = `${formatIpv4(input.subnet.base)}/${dottedMask(input.subnet.prefixLen)}`;
     const route = [
       `default via ${gateway} dev ${ifname} table ${table}`,
@@ -59,6 +60,10 @@ export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
     ];
     if (input.flags.mainRouteTable) route.push(`default via ${gateway} dev ${ifname} metric ${input.mainMetric}`);
     files.push({ path: `${paths.networkScripts}/route-${ifname}`, content: lines(route), mode: 0o644 });
+  }
+  if (input.ipv6Router) {
+    const route6 = [`default via ${input.ipv6Router} dev ${ifname} table ${table}`];
+    files.push({ path: `${paths.networkScripts}/route6-${ifname}`, content: lines(route6), mode: 0o644 });
   }
   files.push({ path: `${paths.dhcp}/dhclient-${ifname}.conf`, content: renderDhclientConf(true), mode: 0o644 });
   return files;

@@ -13,6 +13,10 @@ export class FakeKernel implements KernelPort {
   addresses_: Address[] = [];
   /** Every mutating call, for tests that count work (a no-op run makes none). */
   readonly calls: string[] = [];
+  /** net.ipv6.conf.IF.ra_defrtr_metric, by interface. */
+  readonly raMetrics = new Map<string, number>();
+  /** Interface → the router link-local whose RA arrives when the link comes up (a proto-ra main default route). */
+  readonly raOnLinkUp = new Map<string, string>();
   /** Throws on the next call of this name. */
   failOn = new Set<string>();
 
@@ -74,6 +78,26 @@ export class FakeKernel implements KernelPort {
     this.mutate('setLinkUp');
     this.hasLink(name);
     this.links_ = this.links_.map((l) => (l.name === name ? { ...l, up: true } : l));
+    const router = this.raOnLinkUp.get(name);
+    if (router) {
+      const metric = this.raMetrics.get(name) ?? 1024;
+      this.routes_.push({ family: 6, table: 254, dst: '::/0', dev: name, gateway: router, metric, scope: 'universe', protocol: 9 });
+    }
+  }
+  async setRaRouteMetric(name: string, metric: number) {
+    this.hasLink(name);
+    if (this.raMetrics.get(name) === metric) return false;
+    this.mutate('setRaRouteMetric');
+    this.raMetrics.set(name, metric);
+    return true;
+  }
+  hostname_ = 'localhost';
+  async hostname() {
+    return this.hostname_;
+  }
+  async setHostname(name: string) {
+    this.mutate('setHostname');
+    this.hostname_ = name;
   }
   async addAltname(name: string, altname: string) {
     this.mutate('addAltname');

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { DHCP_WAIT_MS, MAC_WAIT_MS, ifup } from '../../src/agent/ifup.js';
-import { acquireLock } from '../../src/ports/lock.js';
+import { acquireLock, lockName } from '../../src/ports/lock.js';
 import { ifdown } from '../../src/agent/ifdown.js';
 import { scan } from '../../src/agent/scan.js';
 import { EC2NET_PROTOCOL } from '../../src/config.js';
@@ -164,7 +164,7 @@ describe('ec2ifup', () => {
     const t0 = clock.now();
     await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient' && /DHCP/.test(e.message));
     assert.ok(clock.now() - t0 >= DHCP_WAIT_MS && clock.now() - t0 < DHCP_WAIT_MS + 5_000, `waited ${clock.now() - t0} ms`);
-    const lock = await acquireLock('eth1', clock.sleep, clock.now, 0);
+    const lock = await acquireLock(lockName(ctx.paths.root, 'eth1'), clock.sleep, clock.now, 0);
     await lock.release();
   });
 
@@ -196,6 +196,118 @@ describe('ec2ifup', () => {
     const before = snapshot(kernel);
     await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'InvalidArgument');
     assert.deepEqual(snapshot(kernel), before);
+  });
+});
+
+const ETH1_V6: FakeEni = {
+  ...ETH1,
+  ipv6s: ['2001:db8:2::10', '2001:db8:2::11'],
+  ipv6Prefixes: ['2001:db8:2:0:1234::/80'],
+  subnet6: '2001:db8:2::/64',
+};
+const ROUTER6 = 'fe80::e2:eff:fe00:2';
+
+describe('ec2ifup, IPv6', () => {
+  test('every ipv6s address goes on; rules per address and prefix; the table default via the RA-learned router', async () => {
+    const { kernel, ctx, root } = world([ETH0, ETH1_V6]);
+    kernel.raOnLinkUp.set('eth1', ROUTER6);
+    await ifup(ctx, 'eth1');
+    const v6rules = kernel.rules_.filter((r) => r.family === 6).map((r) => `${r.src} ${r.table} ${r.priority} ${r.protocol}`).sort();
+    assert.deepEqual(v6rules, ['2001:db8:2:0:1234::/80 10001 10001 236', '2001:db8:2::10/128 10001 10001 236', '2001:db8:2::11/128 10001 10001 236']);
+    const v6routes = kernel.routes_.filter((r) => r.family === 6 && r.protocol === P).map((r) => `${r.table} ${r.dst} ${r.gateway ?? '-'} ${r.metric}`).sort();
+    assert.deepEqual(v6routes, [`10001 2001:db8:2::/64 - 1024`, `10001 ::/0 ${ROUTER6} 1024`]);
+    assert.deepEqual(kernel.addresses_.filter((a) => a.family === 6).map((a) => a.address).sort(), ['2001:db8:2::10/128', '2001:db8:2::11/128']);
+    assert.equal(readFileSync(`${root}/etc/sysconfig/network-scripts/route6-eth1`, 'utf8'), `default via ${ROUTER6} dev eth1 table 10001\n`);
+    // The kernel's RA default route in the main table ranks behind the primary's, as the IPv4 one does.
+    assert.equal(kernel.raMetrics.get('eth1'), 10001);
+    assert.equal(kernel.routes_.find((r) => r.protocol === 9)?.metric, 10001);
+  });
+
+  test('an address DHCPv6 already put on with its own prefix length is not added twice', async () => {
+    const { kernel, ctx } = world([ETH0, ETH1_V6]);
+    kernel.raOnLinkUp.set('eth1', ROUTER6);
+    kernel.addresses_.push({ family: 6, dev: 'eth1', address: '2001:db8:2::10/64' });
+    await ifup(ctx, 'eth1');
+    assert.deepEqual(kernel.addresses_.filter((a) => a.family === 6).map((a) => a.address).sort(), ['2001:db8:2::10/64', '2001:db8:2::11/128']);
+    kernel.calls.length = 0;
+    assert.equal((await ifup(ctx, 'eth1')).changed, false);
+  });
+
+  test('no RA within the bound: everything else is applied, the run fails Transient, the next run completes', async () => {
+    const { kernel, ctx, root } = world([ETH0, ETH1_V6]);
+    await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient' && /router advertisement/.test(e.message));
+    assert.equal(kernel.rules_.filter((r) => r.protocol === P).length, 6, 'IPv4 and IPv6 rules are in place');
+    assert.equal(kernel.routes_.some((r) => r.family === 6 && r.dst === '::/0' && r.protocol === P), false);
+    assert.equal(existsSync(`${root}/etc/sysconfig/network-scripts/route6-eth1`), false);
+    kernel.routes_.push({ family: 6, table: 254, dst: '::/0', dev: 'eth1', gateway: ROUTER6, metric: 10001, scope: 'universe', protocol: 9 });
+    await ifup(ctx, 'eth1');
+    assert.ok(kernel.routes_.some((r) => r.family === 6 && r.table === 10001 && r.dst === '::/0' && r.gateway === ROUTER6 && r.protocol === P));
+  });
+
+  test('a lapsed RA route does not take the table default away: the last router stands', async () => {
+    const { kernel, ctx } = world([ETH0, ETH1_V6]);
+    kernel.raOnLinkUp.set('eth1', ROUTER6);
+    await ifup(ctx, 'eth1');
+    kernel.routes_ = kernel.routes_.filter((r) => r.protocol !== 9);
+    kernel.calls.length = 0;
+    await ifup(ctx, 'eth1');
+    assert.deepEqual(kernel.calls.filter((c) => c !== 'setLinkUp'), []);
+    assert.ok(kernel.routes_.some((r) => r.family === 6 && r.table === 10001 && r.dst === '::/0' && r.protocol === P));
+  });
+
+  test('an IPv6-only ENI (169.254 address, no IPv4 subnet block) gets IPv6 rules only and no DHCPv4 wait', async () => {
+    const v6only: FakeEni = { mac: '02:00:00:00:00:09', id: 'eni-00000000000000009', deviceNumber: 1, subnet: '', ipv4s: ['169.254.10.9'], ipv6s: ['2001:db8:9::10'], subnet6: '2001:db8:9::/64' };
+    const { kernel, imds, ctx, dhcp } = world([ETH0, v6only]);
+    imds.set(`network/interfaces/macs/${v6only.mac}/subnet-ipv4-cidr-block`, undefined);
+    dhcp.leases.delete('eth1');
+    kernel.raOnLinkUp.set('eth1', ROUTER6);
+    await ifup(ctx, 'eth1');
+    assert.deepEqual(kernel.rules_.filter((r) => r.protocol === P).map((r) => `${r.family} ${r.src}`), ['6 2001:db8:9::10/128']);
+    assert.equal(kernel.routes_.some((r) => r.family === 4 && r.protocol === P), false);
+    assert.equal(kernel.addresses_.some((a) => a.dev === 'eth1' && a.family === 4), false);
+  });
+
+  test('ec2ifdown removes the IPv6 rules, routes and addresses it added', async () => {
+    const { kernel, ctx } = world([ETH0, ETH1_V6]);
+    kernel.raOnLinkUp.set('eth1', ROUTER6);
+    await ifup(ctx, 'eth1');
+    await ifdown(ctx, 'eth1');
+    assert.equal(kernel.rules_.some((r) => r.protocol === P), false);
+    assert.equal(kernel.routes_.some((r) => r.protocol === P), false);
+    assert.equal(kernel.addresses_.some((a) => a.family === 6), false);
+    assert.ok(kernel.routes_.some((r) => r.protocol === 9), 'the kernel\'s RA route is not ours to remove');
+  });
+});
+
+describe('ec2ifup, multi-card numbering', () => {
+  const CARD0: FakeEni = { mac: '02:00:00:00:00:01', id: 'eni-00000000000000001', deviceNumber: 0, networkCard: 0, subnet: '10.0.1.0/24', ipv4s: ['10.0.1.10'] };
+  const CARD0_DEV1: FakeEni = { mac: '02:00:00:00:00:02', id: 'eni-00000000000000002', deviceNumber: 1, networkCard: 0, subnet: '10.0.2.0/24', ipv4s: ['10.0.2.10'] };
+  const CARD1_DEV1: FakeEni = { mac: '02:00:00:00:00:03', id: 'eni-00000000000000003', deviceNumber: 1, networkCard: 1, subnet: '10.0.3.0/24', ipv4s: ['10.0.3.10'] };
+
+  test('equal device numbers on cards 0 and 1 get tables 10001 and 10101', async () => {
+    const { kernel, ctx } = world([CARD0, CARD0_DEV1, CARD1_DEV1]);
+    await ifup(ctx, 'eth1');
+    await ifup(ctx, 'eth2');
+    assert.deepEqual(sortRules(kernel.rules_), ['10.0.2.10/32 10001 10001 236', '10.0.3.10/32 10101 10101 236']);
+  });
+
+  for (const [what, fault] of [
+    ['404', (imds: FakeImds, path: string) => imds.fail(path, { status: 404 }, 3)],
+    ['empty', (imds: FakeImds, path: string) => imds.sequence(path, ['', '', '1'])],
+  ] as const) {
+    test(`a ${what} network-card answer on a multi-card instance is retried, not read as card 0`, async () => {
+      const { kernel, imds, ctx } = world([CARD0, CARD0_DEV1, CARD1_DEV1]);
+      fault(imds, `network/interfaces/macs/${CARD1_DEV1.mac}/network-card`);
+      await ifup(ctx, 'eth2');
+      assert.deepEqual(sortRules(kernel.rules_), ['10.0.3.10/32 10101 10101 236']);
+    });
+  }
+
+  test('on a single-card instance (no network-card key anywhere) the absent key is card 0', async () => {
+    const { kernel, ctx, imds } = world([ETH0, ETH1]);
+    await ifup(ctx, 'eth1');
+    assert.deepEqual(sortRules(kernel.rules_).map((r) => r.split(' ')[1]), ['10001', '10001', '10001']);
+    assert.equal(imds.requests.filter((r) => r.endsWith(`${ETH0.mac}/network-card`)).length, 1, 'one extra question, asked once per round');
   });
 });
 

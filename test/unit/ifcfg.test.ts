@@ -24,7 +24,6 @@ function input(over: Partial<IfcfgInput> = {}): IfcfgInput {
     subnet: subnet('10.0.2.0/24'),
     primaryIpv4: '10.0.2.10',
     flags: DEFAULT_FLAGS,
-    ipv4Routing: true,
     ...over,
   };
 }
@@ -134,7 +133,7 @@ describe('renderIfcfg', () => {
   });
 
   test('an IPv6-only subnet gets no route file', () => {
-    const files = byPath(renderIfcfg(PATHS, input({ ipv4Routing: false })));
+    const files = byPath(renderIfcfg(PATHS, { ...input(), subnet: undefined }));
     assert.equal(files.has('/root/etc/sysconfig/network-scripts/route-eth1'), false);
     assert.equal(files.get('/root/etc/sysconfig/network-scripts/ifcfg-eth1')?.content, IFCFG_ETH1);
     assert.equal(files.get('/root/etc/dhcp/dhclient-eth1.conf')?.content, DHCLIENT_ETH1);
