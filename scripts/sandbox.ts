@@ -1,12 +1,12 @@
 /**
  * node build/scripts/sandbox.js CMD ARGS...
  *
- * Runs CMD in fresh network, mount and pid namespaces with a private tmpfs on /run/netns, so nothing CMD does to
+ * Runs CMD in fresh network, mount, pid and UTS namespaces with a private tmpfs on /run/netns, so nothing CMD does to
  * networking reaches the machine. TMPDIR is a tmpfs private to the sandbox as well: whatever CMD leaves there is
  * gone with the sandbox, even when it is killed. CMD's exit code is ours; SIGINT/SIGTERM are forwarded.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,8 +46,8 @@ function outer(cmd: string[]): void {
   // namespace's init down with it, which kills every process in the pid namespace.
   const child = spawn(
     'setpriv',
-    ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--net', '--mount', '--pid', '--fork', '--kill-child', '--mount-proc',
-      '--propagation', 'private', '--', process.execPath, self, INNER_FLAG, String(netnsInode()), scratch, ...cmd],
+    ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--net', '--mount', '--pid', '--uts', '--fork', '--kill-child', '--mount-proc',
+      '--propagation', 'private', '--', process.execPath, self, INNER_FLAG, String(netnsInode()), String(utsInode()), scratch, ...cmd],
     { stdio: 'inherit' },
   );
   for (const signal of FORWARDED) {
@@ -59,8 +59,14 @@ function outer(cmd: string[]): void {
   exitLike(child, () => rmSync(scratch, { recursive: true, force: true }));
 }
 
-function inner(launcherNetns: string, scratch: string, cmd: string[]): void {
+/** The UTS namespace: a hostname set inside the sandbox (the agent's opt-in hostname) never reaches the machine. */
+function utsInode(): number {
+  return statSync('/proc/self/ns/uts').ino;
+}
+
+function inner(launcherNetns: string, launcherUts: string, scratch: string, cmd: string[]): void {
   if (String(netnsInode()) === launcherNetns) fail('unshare did not create a new network namespace', 1);
+  if (String(utsInode()) === launcherUts) fail('unshare did not create a new UTS namespace', 1);
   mkdirSync(NETNS_RUN_DIR, { recursive: true });
   setup(['mount', '-t', 'tmpfs', '-o', 'mode=0755', SANDBOX_TMPFS_SOURCE, NETNS_RUN_DIR]);
   setup(['mount', '-t', 'tmpfs', '-o', 'mode=0700', 'ec2net-sandbox-tmp', scratch]);
@@ -75,9 +81,9 @@ function inner(launcherNetns: string, scratch: string, cmd: string[]): void {
 
 const argv = process.argv.slice(2);
 if (argv[0] === INNER_FLAG) {
-  const [, launcherNetns, scratch, ...cmd] = argv;
-  if (launcherNetns === undefined || scratch === undefined || cmd.length === 0) fail('internal: bad --inner arguments', 2);
-  inner(launcherNetns, scratch, cmd);
+  const [, launcherNetns, launcherUts, scratch, ...cmd] = argv;
+  if (launcherNetns === undefined || launcherUts === undefined || scratch === undefined || cmd.length === 0) fail('internal: bad --inner arguments', 2);
+  inner(launcherNetns, launcherUts, scratch, cmd);
 } else if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
   fail('usage: node build/scripts/sandbox.js CMD ARGS...', 2);
 } else {

@@ -19,6 +19,8 @@ export interface Paths {
   readonly udevRules: string;
   readonly runDir: string;
   readonly stateDir: string;
+  /** …/etc/hostname, the persistent hostname written when SET_HOSTNAME=yes and the system had none. */
+  readonly hostnameFile: string;
 }
 
 export function pathsFor(root: string): Paths {
@@ -31,17 +33,36 @@ export function pathsFor(root: string): Paths {
     udevRules: `${r}/etc/udev/rules.d`,
     runDir: `${r}/run/ec2net`,
     stateDir: `${r}/run/ec2net/state`,
+    hostnameFile: `${r}/etc/hostname`,
   };
 }
 
 export type ActivationMode = 'auto' | 'ifup' | 'dhclient';
+export type BackendMode = 'auto' | 'ifcfg' | 'networkd';
 
 export interface Config {
   readonly settings: Settings;
   readonly activation: ActivationMode;
+  /** Opt-in: set the hostname from IMDS local-hostname when the system has none. */
+  readonly setHostname: boolean;
+  /** Which OS config to write; `auto` detects the manager of the system's interfaces. */
+  readonly backend: BackendMode;
+  /**
+   * The networkd backend's equivalents of the ifcfg flags EC2PROVISIONPFXIPS and MAINROUTETABLE (in the ifcfg
+   * backend the per-interface ifcfg file carries them).
+   */
+  readonly provisionPrefixIps: boolean;
+  readonly mainRouteTable: boolean;
 }
 
-const KNOWN_KEYS = new Set(['PRIMARY_RULES', 'ACTIVATION']);
+const KNOWN_KEYS = new Set(['PRIMARY_RULES', 'ACTIVATION', 'SET_HOSTNAME', 'BACKEND', 'PROVISION_PREFIX_IPS', 'MAIN_ROUTE_TABLE']);
+
+function yesNoKey(values: ReadonlyMap<string, string>, key: string, fallback: boolean, path: string): boolean {
+  const raw = values.get(key) ?? '';
+  const v = raw === '' ? fallback : yesNo(raw);
+  if (v === undefined) throw new Ec2netError('InvalidArgument', `${key} must be yes or no`, { path, key });
+  return v;
+}
 
 /** Parses ec2net.conf; an absent file (text undefined) means defaults. Unknown keys are refused, not ignored. */
 export function parseConfig(text: string | undefined, path: string): Config {
@@ -49,12 +70,22 @@ export function parseConfig(text: string | undefined, path: string): Config {
   for (const key of values.keys()) {
     if (!KNOWN_KEYS.has(key)) throw new Ec2netError('InvalidArgument', 'unknown key in the config file', { path, key });
   }
-  const primaryRaw = values.get('PRIMARY_RULES') ?? '';
-  const primaryRules = primaryRaw === '' ? false : yesNo(primaryRaw);
-  if (primaryRules === undefined) throw new Ec2netError('InvalidArgument', 'PRIMARY_RULES must be yes or no', { path });
+  const primaryRules = yesNoKey(values, 'PRIMARY_RULES', false, path);
+  const setHostname = yesNoKey(values, 'SET_HOSTNAME', false, path);
   const activation = values.get('ACTIVATION') || 'auto';
   if (activation !== 'auto' && activation !== 'ifup' && activation !== 'dhclient') {
     throw new Ec2netError('InvalidArgument', 'ACTIVATION must be auto, ifup or dhclient', { path });
   }
-  return { settings: { protocol: EC2NET_PROTOCOL, primaryRules }, activation };
+  const backend = values.get('BACKEND') || 'auto';
+  if (backend !== 'auto' && backend !== 'ifcfg' && backend !== 'networkd') {
+    throw new Ec2netError('InvalidArgument', 'BACKEND must be auto, ifcfg or networkd', { path });
+  }
+  return {
+    settings: { protocol: EC2NET_PROTOCOL, primaryRules },
+    activation,
+    setHostname,
+    backend,
+    provisionPrefixIps: yesNoKey(values, 'PROVISION_PREFIX_IPS', false, path),
+    mainRouteTable: yesNoKey(values, 'MAIN_ROUTE_TABLE', true, path),
+  };
 }

@@ -50,3 +50,18 @@ export function splitLines(body: string): string[] {
   const trimmed = body.endsWith('\n') ? body.slice(0, -1) : body;
   return trimmed === '' ? [] : trimmed.split('\n');
 }
+
+/** The kernel's UTS hostname holds at most 64 bytes (__NEW_UTS_LEN). */
+export const MAX_HOSTNAME_LEN = 64;
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A hostname from IMDS `local-hostname` (RFC 1123 labels, lower case, dots between). EC2 names like
+ * ip-10-0-1-10.us-west-2.compute.internal fit; a name over the kernel's 64 bytes keeps its first label only.
+ */
+export function parseHostname(text: string): string | undefined {
+  const name = (text.endsWith('\n') ? text.slice(0, -1) : text).toLowerCase();
+  const labels = name.split('.');
+  if (name.length === 0 || name.length > 253 || !labels.every((l) => LABEL.test(l))) return undefined;
+  return name.length <= MAX_HOSTNAME_LEN ? name : labels[0];
+}

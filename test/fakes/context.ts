@@ -34,13 +34,13 @@ export class FakeDhcp implements Activator {
   }
 }
 
-export function fakeContext(kernel: FakeKernel, imds: FakeImds, opts: { root?: string; primaryRules?: boolean } = {}) {
+export function fakeContext(kernel: FakeKernel, imds: FakeImds, opts: { root?: string; primaryRules?: boolean; setHostname?: boolean } = {}) {
   const root = opts.root ?? mkdtempSync(join(tmpdir(), 'ec2net-unit-'));
   const clock = fakeClock();
   const dhcp = new FakeDhcp(kernel);
   const ctx: AgentContext = {
     paths: pathsFor(root),
-    config: { settings: { protocol: EC2NET_PROTOCOL, primaryRules: opts.primaryRules ?? false }, activation: 'dhclient' },
+    config: { settings: { protocol: EC2NET_PROTOCOL, primaryRules: opts.primaryRules ?? false }, activation: 'dhclient', setHostname: opts.setHostname ?? false, backend: 'ifcfg', provisionPrefixIps: false, mainRouteTable: true },
     kernel,
     clock,
     log: pino({ level: 'silent' }),

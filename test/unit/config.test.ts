@@ -11,7 +11,14 @@ const refused = (text: string, key?: string) =>
   assert.throws(() => parseConfig(text, '/etc/ec2net/ec2net.conf'), (e: unknown) => e instanceof Ec2netError && e.kind === 'InvalidArgument' && (key === undefined || e.fields.key === key));
 
 test('no config file means the defaults', () => {
-  assert.deepEqual(parseConfig(undefined, '/x'), { settings: { protocol: EC2NET_PROTOCOL, primaryRules: false }, activation: 'auto' });
+  assert.deepEqual(parseConfig(undefined, '/x'), {
+    settings: { protocol: EC2NET_PROTOCOL, primaryRules: false },
+    activation: 'auto',
+    setHostname: false,
+    backend: 'auto',
+    provisionPrefixIps: false,
+    mainRouteTable: true,
+  });
 });
 
 test('the shipped, commented config file parses to the defaults', () => {
