@@ -19,6 +19,13 @@ export interface Paths {
   readonly udevRules: string;
   readonly runDir: string;
   readonly stateDir: string;
+  /** systemd-networkd's search path, in its order of precedence; the agent writes only to the /run one. */
+  readonly runNetwork: string;
+  readonly networkDirs: readonly string[];
+  /** networkd's runtime state (…/run/systemd/netif): present while networkd runs. */
+  readonly networkdState: string;
+  /** …/run/NetworkManager/devices: NetworkManager's per-ifindex files for the devices it manages. */
+  readonly networkManagerDevices: string;
   /** …/etc/hostname, the persistent hostname written when SET_HOSTNAME=yes and the system had none. */
   readonly hostnameFile: string;
 }
@@ -34,6 +41,10 @@ export function pathsFor(root: string): Paths {
     runDir: `${r}/run/ec2net`,
     stateDir: `${r}/run/ec2net/state`,
     hostnameFile: `${r}/etc/hostname`,
+    runNetwork: `${r}/run/systemd/network`,
+    networkDirs: [`${r}/etc/systemd/network`, `${r}/run/systemd/network`, `${r}/usr/local/lib/systemd/network`, `${r}/usr/lib/systemd/network`, `${r}/lib/systemd/network`],
+    networkdState: `${r}/run/systemd/netif`,
+    networkManagerDevices: `${r}/run/NetworkManager/devices`,
   };
 }
 

@@ -23,6 +23,8 @@ interface Input {
   settings?: { primaryRules?: boolean };
   /** The IPv6 router's link-local address, as the kernel learned it from RA. */
   ipv6Router?: string;
+  /** The networkd backend (files/ then holds the unit or drop-in); ifcfg when absent. */
+  backend?: { kind: 'networkd'; shadowedBy?: string };
   imds: Omit<RawEni, 'networkCard' | 'ipv4Prefix'> & { networkCard?: string; ipv4Prefix?: string };
 }
 
@@ -47,6 +49,7 @@ function run(input: Input) {
     settings: { protocol: EC2NET_PROTOCOL, primaryRules: input.settings?.primaryRules ?? false },
     paths: pathsFor('/'),
     ...(input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
+    ...(input.backend ? { backend: input.backend } : {}),
   });
 }
 

@@ -6,6 +6,7 @@ import type { ImdsClient, ImdsClock } from '../imds/client.js';
 import type { Logger } from '../log.js';
 import type { Activator } from '../ports/activation.js';
 import type { KernelPort } from '../ports/kernel.js';
+import type { Backend } from './backend.js';
 
 export interface AgentContext {
   readonly paths: Paths;
@@ -14,6 +15,8 @@ export interface AgentContext {
   readonly clock: ImdsClock;
   readonly log: Logger;
   readonly activator: Activator;
+  /** The OS config written: detected at start, or BACKEND in ec2net.conf. */
+  readonly backend: Backend;
   /** An IMDS client whose requests leave from `localAddress` when one is given. */
   imds(localAddress?: string): ImdsClient;
   /** Releases the kernel socket and any kept-alive connections. */

@@ -6,6 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { adminFlags } from '../render/ifcfg-flags.js';
 import { ifcfgPath } from '../render/ifcfg.js';
+import { isOurNetworkdFile } from '../render/networkd.js';
 import { parseKeyValues } from '../model/keyvalues.js';
 import { converge } from '../reconcile/converge.js';
 import { parseRecord, recordPath, type EniRecord } from '../reconcile/record.js';
@@ -29,6 +30,19 @@ async function ownsFiles(ctx: AgentContext, record: EniRecord): Promise<boolean>
   } catch {
     return false;
   }
+}
+
+/** Removes the networkd units and drop-ins among `paths` that were written for this MAC; returns whether any went. */
+export async function removeNetworkdFiles(ctx: AgentContext, paths: readonly string[], mac: string): Promise<boolean> {
+  let removed = false;
+  for (const path of paths) {
+    const text = await readText(path).catch(() => undefined);
+    if (text !== undefined && isOurNetworkdFile(text, mac)) {
+      await removeFile(path);
+      removed = true;
+    }
+  }
+  return removed;
 }
 
 /** Removes everything of a detached ENI. Returns false when a device with its MAC is present again. */
@@ -57,6 +71,7 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
         await removeFile(f);
       }
     }
+    if (!record.primary && (await removeNetworkdFiles(ctx, record.files ?? [], record.mac)) && ctx.activator.reload) await ctx.activator.reload();
     await removeFile(recordPath(ctx.paths.stateDir, record.mac));
     log.info({ table: record.table }, 'detached ENI cleaned up');
     return true;
@@ -69,7 +84,7 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
 export async function cleanupDetached(ctx: AgentContext): Promise<string[]> {
   // A run killed while writing a file it then never writes again (the first record of an ENI that went) leaves
   // only the temporary.
-  for (const dir of [ctx.paths.stateDir, ctx.paths.networkScripts, ctx.paths.dhcp, ctx.paths.runDir]) await sweepTemporaries(dir);
+  for (const dir of [ctx.paths.stateDir, ctx.paths.networkScripts, ctx.paths.dhcp, ctx.paths.runDir, ctx.paths.runNetwork]) await sweepTemporaries(dir);
   const present = new Set((await ctx.kernel.links()).map((l) => l.mac));
   const done: string[] = [];
   for (const record of await readRecords(ctx)) {

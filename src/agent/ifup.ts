@@ -11,12 +11,12 @@ import type { KernelSnapshot } from '../ports/kernel.js';
 import { ipv6RouterOf } from '../planner/facts.js';
 import { plan, type Plan } from '../planner/plan.js';
 import { tableId } from '../planner/numbering.js';
-import { adminFlags, type AdminFlags } from '../render/ifcfg-flags.js';
-import { ifcfgPath } from '../render/ifcfg.js';
 import { converge, summarize } from '../reconcile/converge.js';
 import { parseRecord, recordPath, renderRecord, type EniRecord } from '../reconcile/record.js';
 import { readText, writeAtomic } from '../ports/files.js';
 import { acquireLock, lockName } from '../ports/lock.js';
+import { managedByNetworkManager, osFacts, type OsFacts } from './backend.js';
+import { removeNetworkdFiles } from './detach.js';
 import type { AgentContext } from './context.js';
 import { rememberName } from './names.js';
 
@@ -112,27 +112,34 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
 }
 
 /** Reads the admin's flags and IMDS, and plans; changes nothing. */
-export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan; flags: AdminFlags }> {
-  const flagsPath = ifcfgPath(ctx.paths, link.name);
-  const flags = adminFlags(await readText(flagsPath), flagsPath);
+export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan; os: OsFacts }> {
+  const os = await osFacts(ctx, link);
   const current = snap ?? (await ctx.kernel.snapshot());
   const source = ownSourceAddress(ctx, current, link.name);
   const meta = await readEni(ctx.imds(source), ctx.clock, link.mac);
-  return { meta, flags, plan: planWith(ctx, meta, link.name, flags, current) };
+  return { meta, os, plan: planWith(ctx, meta, link.name, os, current) };
 }
 
 /** The plan for metadata already read, with the IPv6 router as the snapshot knows it. */
-export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, flags: AdminFlags, snap: KernelSnapshot): Plan {
+export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, os: OsFacts, snap: KernelSnapshot): Plan {
   const protocol = ctx.config.settings.protocol;
   const ipv6Router = ipv6RouterOf(snap.routes, ifname, tableId(meta.networkCard, meta.deviceNumber), protocol);
-  return plan({ meta, ifname, flags, settings: ctx.config.settings, paths: ctx.paths, ...(ipv6Router ? { ipv6Router } : {}) });
+  return plan({
+    meta,
+    ifname,
+    flags: os.flags,
+    backend: os.backend,
+    settings: ctx.config.settings,
+    paths: ctx.paths,
+    ...(ipv6Router ? { ipv6Router } : {}),
+  });
 }
 
 /** The snapshot once router advertisements have named the ENI's IPv6 router, or undefined at the bound. */
-async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, flags: AdminFlags): Promise<{ snap: KernelSnapshot; plan: Plan } | undefined> {
+async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os: OsFacts): Promise<{ snap: KernelSnapshot; plan: Plan } | undefined> {
   return waitFor(ctx, IPV6_ROUTER_WAIT_MS, async () => {
     const snap = await ctx.kernel.snapshot();
-    const next = planWith(ctx, meta, p.ifname, flags, snap);
+    const next = planWith(ctx, meta, p.ifname, os, snap);
     return next.routes.some((r) => r.family === 6 && r.dst === '::/0') ? { snap, plan: next } : undefined;
   });
 }
@@ -144,7 +151,12 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     const log = ctx.log.child({ iface: ifname, mac: link.mac });
     const previous = await readRecord(ctx, link.mac);
     const snap = await ctx.kernel.snapshot();
-    const { meta, flags, plan: planned } = await planFor(ctx, link, snap);
+    if (ctx.config.backend === 'auto' && (await managedByNetworkManager(ctx.paths, link))) {
+      const skipped = 'NetworkManager manages this interface; ec2net has no NetworkManager backend (BACKEND in ec2net.conf overrides)';
+      log.warn({ reason: skipped }, 'leaving interface alone');
+      return { ifname, skipped, changed: false };
+    }
+    const { meta, os, plan: planned } = await planFor(ctx, link, snap);
     let p = planned;
     if (p.skip) {
       log.info({ reason: p.skip }, 'leaving interface alone');
@@ -152,14 +164,19 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     }
 
     const owned = new Set(previous?.ifname === ifname ? previous.addresses : []);
+    const written = (plan: Plan) => [...new Set([...(previous?.files ?? []), ...plan.files.map((f) => f.path)])];
     const record = { mac: link.mac, eniId: p.eniId, ifname, table: p.table, deviceNumber: meta.deviceNumber, networkCard: meta.networkCard, primary: meta.isPrimary };
     const desiredAddresses = p.addresses.map((a) => a.address);
     // The record goes first, with the union of old and new addresses: a run that is killed, or whose device
     // goes, at any later point leaves what a cleanup needs to find its files, DHCP client, rules and addresses.
-    await writeRecord(ctx, { ...record, converged: false, addresses: [...new Set([...owned, ...desiredAddresses])] });
+    await writeRecord(ctx, { ...record, converged: false, addresses: [...new Set([...owned, ...desiredAddresses])], files: written(p) });
 
     let changed = false;
-    for (const f of p.files) if (await writeAtomic(f)) changed = true;
+    let filesChanged = false;
+    for (const f of p.files) if (await writeAtomic(f)) filesChanged = true;
+    // networkd reads its units only when told; an unchanged unit needs no reload (which would reconfigure the link).
+    if (filesChanged && ctx.activator.reload) await ctx.activator.reload();
+    if (filesChanged) changed = true;
     if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
     // Before the link comes up: the first RA then installs its default route with this metric.
     if (p.raRouteMetric !== undefined && (await ctx.kernel.setRaRouteMetric(ifname, p.raRouteMetric))) changed = true;
@@ -168,10 +185,13 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     let current: KernelSnapshot | undefined = activated ? undefined : snap;
     let routerMissing = false;
     if (p.wantsIpv6Router && !p.routes.some((r) => r.family === 6 && r.dst === '::/0')) {
-      const found = await awaitIpv6Router(ctx, p, meta, flags);
+      const found = await awaitIpv6Router(ctx, p, meta, os);
       if (found) {
         ({ snap: current, plan: p } = found);
-        for (const f of p.files) if (await writeAtomic(f)) changed = true;
+        let routerFiles = false;
+        for (const f of p.files) if (await writeAtomic(f)) routerFiles = true;
+        if (routerFiles && ctx.activator.reload) await ctx.activator.reload();
+        if (routerFiles) changed = true;
       } else {
         routerMissing = true;
       }
@@ -187,7 +207,14 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
       // Everything else is in place; the table's IPv6 default route waits for an RA, and the run says so.
       throw new Ec2netError('Transient', 'no router advertisement has named the IPv6 router yet', { iface: ifname, waitedMs: IPV6_ROUTER_WAIT_MS });
     }
-    await writeRecord(ctx, { ...record, converged: true, addresses: desiredAddresses });
+    // A unit that became a drop-in (or back) when another generator's file appeared or went: the old one goes.
+    const paths = new Set(p.files.map((f) => f.path));
+    const stale = (previous?.files ?? []).filter((f) => !paths.has(f));
+    if (stale.length > 0 && (await removeNetworkdFiles(ctx, stale, link.mac))) {
+      changed = true;
+      if (ctx.activator.reload) await ctx.activator.reload();
+    }
+    await writeRecord(ctx, { ...record, converged: true, addresses: desiredAddresses, files: [...paths] });
     const counts = summarize(applied);
     if (Object.values(counts).some((n) => n > 0)) changed = true;
     // A refresh that changes nothing runs every minute for every ENI: it is not news.

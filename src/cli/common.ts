@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { AgentContext } from '../agent/context.js';
+import { detectBackend } from '../agent/backend.js';
 import { parseConfig, pathsFor } from '../config.js';
 import { Ec2netError, isEc2netError } from '../errors.js';
 import { DEFAULT_ENDPOINTS, ImdsClient } from '../imds/client.js';
@@ -46,7 +47,8 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
   const paths = pathsFor(root);
   const config = parseConfig(await readText(paths.configFile), paths.configFile);
   const endpoints = imdsEndpoints(env);
-  const activator = await chooseActivator(config.activation, paths, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT);
+  const backend = await detectBackend(paths, config.backend);
+  const activator = await chooseActivator(config.activation, paths, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT, backend);
   const kernel = new NetlinkKernel();
   const agent = longRunning ? keepAliveAgent() : undefined;
   const transport = agent ? httpTransport(agent) : nodeHttpTransport;
@@ -57,6 +59,7 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
     clock: systemClock,
     log,
     activator,
+    backend,
     imds: (localAddress) =>
       new ImdsClient({ transport, clock: systemClock, endpoints, ...(localAddress ? { localAddress } : {}) }),
     close() {

@@ -18,8 +18,7 @@ import { diff, isEmpty } from '../reconcile/diff.js';
 import { listEniMacs, rereadAddresses, topLevelMac } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
 import type { ImdsClient } from '../imds/client.js';
-import { adminFlags } from '../render/ifcfg-flags.js';
-import { ifcfgPath } from '../render/ifcfg.js';
+import { osFacts } from '../agent/backend.js';
 import { readText } from '../ports/files.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
 import type { EventSource, KernelEvent } from '../ports/netlink-events.js';
@@ -275,9 +274,10 @@ export class Ec2netDaemon {
     };
     if (!macs.includes(s.mac) || link.name !== s.ifname) return configure();
     try {
-      const path = ifcfgPath(this.ctx.paths, link.name);
-      const [meta, text] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), readText(path)]);
-      const next = planWith(this.ctx, meta, link.name, adminFlags(text, path), snap);
+      const [meta, os] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), osFacts(this.ctx, link)]);
+      const next = planWith(this.ctx, meta, link.name, os, snap);
+      const first = next.files[0];
+      const text = first ? await readText(first.path) : undefined;
       const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(previous.addresses.map((a) => a.address)) };
       const changes = diff(next, observedFor(snap, link.name, next.table), own);
       const settled =
@@ -287,8 +287,8 @@ export class Ec2netDaemon {
         (next.skip !== undefined || meta.isPrimary || link.up) &&
         (next.primaryIpv4 === undefined || meta.isPrimary || snap.addresses.some((a) => a.dev === link.name && a.address.startsWith(`${next.primaryIpv4}/`))) &&
         next.altnames.every((a) => link.altnames.includes(a)) &&
-        // The ifcfg file as the last configure wrote it (the primary's is the image's and never compared).
-        (next.files.length === 0 || text === next.files[0]?.content);
+        // The ifcfg file or networkd unit as the last configure wrote it (the primary's are the image's).
+        (first === undefined || text === first.content);
       if (!settled) return configure();
       s.lastRefresh = this.ctx.clock.now();
       s.lastError = undefined;

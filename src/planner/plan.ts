@@ -9,7 +9,8 @@ import { MAIN_TABLE, type Address, type Route, type Rule } from '../model/state.
 import type { AdminFlags } from '../render/ifcfg-flags.js';
 import type { FileSpec } from '../render/files.js';
 import { renderIfcfg, type IfcfgPaths } from '../render/ifcfg.js';
-import { ifcfgMainMetric, tableId } from './numbering.js';
+import { renderNetworkd, type NetworkdPaths } from '../render/networkd.js';
+import { ifcfgMainMetric, networkdMainMetric, tableId } from './numbering.js';
 
 export interface Settings {
   /** The rtnetlink protocol number stamped on every rule and route the agent creates. */
@@ -26,7 +27,12 @@ export interface PlanInput {
   readonly ifname: string;
   readonly flags: AdminFlags;
   readonly settings: Settings;
-  readonly paths: IfcfgPaths;
+  readonly paths: IfcfgPaths & NetworkdPaths;
+  /**
+   * The OS config to write. ifcfg (the default): ifcfg-IF, route-IF, route6-IF, dhclient-IF.conf. networkd: a
+   * .network unit, or a drop-in for another generator's file that networkd reads first (`shadowedBy`).
+   */
+  readonly backend?: { readonly kind: 'ifcfg' } | { readonly kind: 'networkd'; readonly shadowedBy?: string };
   /** The IPv6 router's link-local address as the kernel learned it from router advertisements, when it has. */
   readonly ipv6Router?: string;
 }
@@ -119,25 +125,42 @@ export function plan(input: PlanInput): Plan {
       routes.push({ family: 6, table, dst: '::/0', dev: ifname, gateway: input.ipv6Router, metric, scope: 'universe', protocol });
     }
   }
-  if (gateway && !meta.isPrimary && flags.mainRouteTable) {
+  const networkd = input.backend?.kind === 'networkd' ? input.backend : undefined;
+  // networkd installs the main-table default itself, from DHCP with [DHCPv4] RouteMetric; the agent does not race it.
+  if (gateway && !meta.isPrimary && flags.mainRouteTable && !networkd) {
     const metric = ifcfgMainMetric(meta.networkCard, meta.deviceNumber);
     routes.push({ family: 4, table: MAIN_TABLE, dst: '0.0.0.0/0', dev: ifname, gateway, metric, scope: 'universe', protocol });
   }
 
-  // The primary ENI's ifcfg file belongs to the image; it is never rewritten.
-  const files = meta.isPrimary
-    ? []
-    : renderIfcfg(input.paths, {
-        ifname,
-        mac: meta.mac,
-        table,
-        mainMetric: ifcfgMainMetric(meta.networkCard, meta.deviceNumber),
-        ...(subnet ? { subnet } : {}),
-        primaryIpv4: primary,
-        flags,
-        ...(wantsIpv6Router && input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
-      });
-  const raRouteMetric = !meta.isPrimary && meta.ipv6s.length > 0 ? ifcfgMainMetric(meta.networkCard, meta.deviceNumber) : undefined;
+  // The primary ENI's config belongs to the image; it is never rewritten.
+  let files: FileSpec[] = [];
+  if (meta.isPrimary) files = [];
+  else if (networkd) {
+    files = renderNetworkd(input.paths, {
+      ifname,
+      mac: meta.mac,
+      eniId: meta.eniId,
+      ...(flags.mainRouteTable ? { mainMetric: networkdMainMetric(meta.networkCard, meta.deviceNumber) } : {}),
+      dhcp4: subnet !== undefined,
+      addresses,
+      routes: routes.filter((r) => r.table === table),
+      rules,
+      ...(networkd.shadowedBy ? { shadowedBy: networkd.shadowedBy } : {}),
+    });
+  } else {
+    files = renderIfcfg(input.paths, {
+      ifname,
+      mac: meta.mac,
+      table,
+      mainMetric: ifcfgMainMetric(meta.networkCard, meta.deviceNumber),
+      ...(subnet ? { subnet } : {}),
+      primaryIpv4: primary,
+      flags,
+      ...(wantsIpv6Router && input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
+    });
+  }
+  // networkd sets the RA route's metric from the unit ([IPv6AcceptRA] RouteMetric).
+  const raRouteMetric = !meta.isPrimary && !networkd && meta.ipv6s.length > 0 ? ifcfgMainMetric(meta.networkCard, meta.deviceNumber) : undefined;
 
   return {
     ...base,

@@ -15,13 +15,15 @@ import { exists, removeFile, writeAtomic } from './files.js';
 export const CHILD_TIMEOUT_MS = 30_000;
 
 export interface Activator {
-  readonly kind: 'ifup' | 'dhclient';
+  readonly kind: 'ifup' | 'dhclient' | 'networkctl';
   /** Starts DHCP on the interface unless it is already running; returns immediately (the caller waits, bounded). */
   up(ifname: string): Promise<void>;
   /** Stops DHCP on the interface and releases the lease; a no-op when nothing runs. */
   down(ifname: string): Promise<void>;
   /** The interface is gone: stop its DHCP client without a release and remove the client's run files. */
   forget(ifname: string): Promise<void>;
+  /** The written config changed: the network manager re-reads it (networkd only; the others read it at up). */
+  reload?(): Promise<void>;
 }
 
 /** ec2net's dhclient script in a built checkout; packages install it under /usr/libexec/ec2net. */
@@ -100,8 +102,27 @@ function ifupActivator(): Activator {
   };
 }
 
+/**
+ * networkd: `networkctl reload` re-reads the units and reconfigures every link whose unit changed;
+ * `reconfigure` restarts DHCP on one that has none yet. networkd's own DHCP client keeps running, so there is
+ * nothing to forget when a link goes.
+ */
+function networkctlActivator(): Activator {
+  return {
+    kind: 'networkctl',
+    async up(ifname) {
+      await run(['networkctl', 'reload'], { iface: ifname });
+      await run(['networkctl', 'reconfigure', ifname], { iface: ifname });
+    },
+    down: (ifname) => run(['networkctl', 'down', ifname], { iface: ifname }),
+    forget: async () => undefined,
+    reload: () => run(['networkctl', 'reload'], {}),
+  };
+}
+
 /** initscripts ships ifup-eth beside the ifcfg files it reads; Debian's ifupdown `ifup` is something else. */
-export async function chooseActivator(mode: ActivationMode, paths: Paths, dhclientScript: string): Promise<Activator> {
+export async function chooseActivator(mode: ActivationMode, paths: Paths, dhclientScript: string, backend: 'ifcfg' | 'networkd' = 'ifcfg'): Promise<Activator> {
+  if (backend === 'networkd') return networkctlActivator();
   if (mode === 'dhclient') return dhclientActivator(paths, dhclientScript);
   const initscripts = await exists(`${paths.networkScripts}/ifup-eth`);
   if (mode === 'ifup' && !initscripts) {

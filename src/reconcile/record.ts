@@ -19,6 +19,8 @@ export interface EniRecord {
   /** False from the start of a run until it has verified the kernel state: ec2ifscan configures it again. */
   readonly converged: boolean;
   readonly addresses: readonly string[];
+  /** The OS config files written for this ENI, removed again when it is detached. */
+  readonly files?: readonly string[];
 }
 
 export function recordPath(stateDir: string, mac: string): string {
@@ -41,8 +43,10 @@ export function parseRecord(text: string | undefined): EniRecord | undefined {
     if (!mac || !ifname || typeof v.eniId !== 'string' || typeof v.primary !== 'boolean') return undefined;
     if (!numbers.every((n): n is number => Number.isInteger(n) && (n as number) >= 0)) return undefined;
     if (!addresses.every((a): a is string => typeof a === 'string' && (parseCidr4(a, false) ?? parseCidr6(a, false)) !== undefined)) return undefined;
+    const files = Array.isArray(v.files) ? v.files : [];
+    if (!files.every((f): f is string => typeof f === 'string' && f.startsWith('/') && !f.includes('/../'))) return undefined;
     const [table, deviceNumber, networkCard] = numbers as [number, number, number];
-    return { mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, converged: v.converged === true, addresses };
+    return { mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, converged: v.converged === true, addresses, files };
   } catch {
     return undefined;
   }

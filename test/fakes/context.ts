@@ -45,6 +45,7 @@ export function fakeContext(kernel: FakeKernel, imds: FakeImds, opts: { root?: s
     clock,
     log: pino({ level: 'silent' }),
     activator: dhcp,
+    backend: 'ifcfg',
     imds: (localAddress) => new ImdsClient({ transport: imds.transport, clock, endpoints: ['http://imds'], ...(localAddress ? { localAddress } : {}) }),
     close: () => undefined,
   };

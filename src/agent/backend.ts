@@ -1,0 +1,78 @@
+/**
+ * Which manager owns the system's interfaces, and so which OS config ec2net writes (DESIGN.md, "Backends").
+ * BACKEND in ec2net.conf overrides the detection.
+ */
+import { readdir } from 'node:fs/promises';
+import type { BackendMode, Paths } from '../config.js';
+import type { Link } from '../model/state.js';
+import type { PlanInput } from '../planner/plan.js';
+import { exists, readText } from '../ports/files.js';
+import { adminFlags, type AdminFlags } from '../render/ifcfg-flags.js';
+import { ifcfgPath } from '../render/ifcfg.js';
+import { activeNetworkFile, networkdUnitPath, type NetworkFile } from '../render/networkd.js';
+import type { AgentContext } from './context.js';
+
+export type Backend = 'ifcfg' | 'networkd';
+
+/**
+ * networkd writes its runtime state file once it runs (netplan with the networkd renderer is networkd too);
+ * otherwise the ifcfg backend, activated by initscripts' ifup where it is installed, else by dhclient.
+ */
+export async function detectBackend(paths: Paths, mode: BackendMode): Promise<Backend> {
+  if (mode !== 'auto') return mode;
+  return (await exists(`${paths.networkdState}/state`)) ? 'networkd' : 'ifcfg';
+}
+
+/** NetworkManager keeps a file per managed device, named by ifindex, under /run/NetworkManager/devices. */
+export async function managedByNetworkManager(paths: Paths, link: Link): Promise<boolean> {
+  return exists(`${paths.networkManagerDevices}/${link.index}`);
+}
+
+/**
+ * networkd's .network files, one per name: a file in an earlier directory masks one of the same name later, and
+ * a name masked with a symlink to /dev/null (not a regular file) is not read at all.
+ */
+export async function networkFiles(paths: Paths): Promise<NetworkFile[]> {
+  const seen = new Set<string>();
+  const files: NetworkFile[] = [];
+  for (const dir of paths.networkDirs) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names.filter((n) => n.endsWith('.network') && !seen.has(n))) {
+      seen.add(name);
+      const content = await readText(`${dir}/${name}`).catch(() => undefined);
+      if (content !== undefined) files.push({ name, content });
+    }
+  }
+  return files;
+}
+
+/** The other generator's file networkd picks before ours for this link, if any. */
+export async function networkdShadow(paths: Paths, link: Link): Promise<string | undefined> {
+  const ours = networkdUnitPath(paths, link.name).split('/').pop() as string;
+  return activeNetworkFile(await networkFiles(paths), { ifname: link.name, mac: link.mac }, ours);
+}
+
+export interface OsFacts {
+  readonly flags: AdminFlags;
+  readonly backend: NonNullable<PlanInput['backend']>;
+}
+
+/**
+ * The admin's flags and the backend's facts for one interface. ifcfg: the flags of the existing ifcfg-IF file.
+ * networkd: the flags of ec2net.conf, and which file networkd would read before our unit.
+ */
+export async function osFacts(ctx: AgentContext, link: Link): Promise<OsFacts> {
+  if (ctx.backend === 'networkd') {
+    const shadowedBy = await networkdShadow(ctx.paths, link);
+    const flags: AdminFlags = {
+      ec2sync: true,
+      mainRouteTable: ctx.config.mainRouteTable,
+      provisionPrefixIps: ctx.config.provisionPrefixIps,
+      provisionPrefixIpsValue: '',
+      mainRouteTableValue: '',
+    };
+    return { flags, backend: { kind: 'networkd', ...(shadowedBy ? { shadowedBy } : {}) } };
+  }
+  const path = ifcfgPath(ctx.paths, link.name);
+  return { flags: adminFlags(await readText(path), path), backend: { kind: 'ifcfg' } };
+}

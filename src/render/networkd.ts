@@ -1,0 +1,163 @@
+/**
+ * The networkd backend's files: one .network unit per ENI under /run/systemd/network (regenerated at every boot
+ * by ec2ifscan), matched by MAC. Every value in it has been validated before it gets here (MACs by parseMac,
+ * addresses by the IPv4 and IPv6 parsers, the IPv6 router by the kernel's binary form).
+ *
+ * When another generator (netplan, cloud-init) has a .network file for the same interface that networkd picks
+ * first, a unit of our own would never be read: networkd uses only the first matching file. Then the same
+ * settings go into a drop-in beside that file, which networkd merges into it.
+ */
+import type { Address, Route, Rule } from '../model/state.js';
+import type { FileSpec } from './files.js';
+
+export interface NetworkdPaths {
+  /** …/run/systemd/network */
+  readonly runNetwork: string;
+}
+
+export interface NetworkdInput {
+  readonly ifname: string;
+  readonly mac: string;
+  readonly eniId: string;
+  /** Main-table metric of the ENI's DHCP and RA default routes; undefined: no main-table default (MAIN_ROUTE_TABLE=no). */
+  readonly mainMetric?: number;
+  /** False on an IPv6-only subnet: DHCPv6 only. */
+  readonly dhcp4: boolean;
+  readonly addresses: readonly Address[];
+  /** The ENI's own table's routes, and its source rules. */
+  readonly routes: readonly Route[];
+  readonly rules: readonly Rule[];
+  /** The name of another generator's .network file that networkd picks first for this interface. */
+  readonly shadowedBy?: string;
+}
+
+const HEADER_START = '# Written by ec2net for ';
+
+/** A unit or drop-in this agent wrote for the ENI with this MAC: the proof that removing it takes nothing of anyone else's. */
+export function isOurNetworkdFile(content: string, mac: string): boolean {
+  return content.startsWith(HEADER_START) && content.slice(0, content.indexOf('\n')).includes(`(${mac})`);
+}
+
+export function networkdUnitPath(paths: NetworkdPaths, ifname: string): string {
+  return `${paths.runNetwork}/70-ec2net-${ifname}.network`;
+}
+
+export function networkdDropinPath(paths: NetworkdPaths, shadowedBy: string): string {
+  return `${paths.runNetwork}/${shadowedBy}.d/70-ec2net.conf`;
+}
+
+function section(name: string, entries: readonly (string | false | undefined)[]): string[] {
+  return ['', `[${name}]`, ...entries.filter((e): e is string => typeof e === 'string')];
+}
+
+function routeSection(r: Route): string[] {
+  return section('Route', [
+    r.dst === '0.0.0.0/0' || r.dst === '::/0' ? undefined : `Destination=${r.dst}`,
+    r.gateway && `Gateway=${r.gateway}`,
+    r.prefsrc && `PreferredSource=${r.prefsrc}`,
+    r.scope === 'link' && 'Scope=link',
+    r.metric > 0 && r.family === 4 ? `Metric=${r.metric}` : undefined,
+    `Table=${r.table}`,
+    `Protocol=${r.protocol}`,
+  ]);
+}
+
+export function renderNetworkd(paths: NetworkdPaths, input: NetworkdInput): FileSpec[] {
+  const metric = input.mainMetric;
+  const body = [
+    ...section('Network', [
+      `DHCP=${input.dhcp4 ? 'yes' : 'ipv6'}`,
+      'IPv6AcceptRA=yes',
+      // The primary ENI's interface carries the instance's DNS and hostname.
+      'LLMNR=no',
+      'MulticastDNS=no',
+    ]),
+    ...section('DHCPv4', [
+      'UseMTU=yes',
+      'UseDNS=no',
+      'UseHostname=no',
+      metric === undefined ? 'UseGateway=no' : `RouteMetric=${metric}`,
+    ]),
+    ...section('DHCPv6', ['UseDNS=no', 'UseHostname=no']),
+    ...section('IPv6AcceptRA', ['UseDNS=no', metric === undefined ? 'UseGateway=no' : `RouteMetric=${metric}`]),
+    ...input.addresses.flatMap((a) => section('Address', [`Address=${a.address}`])),
+    ...input.routes.flatMap(routeSection),
+    ...input.rules.flatMap((r) => section('RoutingPolicyRule', [`From=${r.src}`, `Table=${r.table}`, `Priority=${r.priority}`])),
+  ];
+  const header = `${HEADER_START}${input.eniId} (${input.mac}) and rewritten on every run; settings: /etc/ec2net/ec2net.conf`;
+  if (input.shadowedBy) {
+    // A drop-in of the file networkd picks: that file's [Match] already selects the interface.
+    return [{ path: networkdDropinPath(paths, input.shadowedBy), content: lines([header, ...body]), mode: 0o644 }];
+  }
+  const unit = [header, ...section('Match', [`MACAddress=${input.mac}`]), ...section('Link', ['RequiredForOnline=no']), ...body];
+  return [{ path: networkdUnitPath(paths, input.ifname), content: lines(unit), mode: 0o644 }];
+}
+
+function lines(ls: readonly string[]): string {
+  return ls.map((l) => `${l}\n`).join('');
+}
+
+/** A .network file networkd would read, with where it was found; earlier directories mask later ones. */
+export interface NetworkFile {
+  readonly name: string;
+  readonly content: string;
+}
+
+export interface LinkFacts {
+  readonly ifname: string;
+  readonly mac: string;
+}
+
+/** `Name=` globs: `*`, `?` and `[...]`, as fnmatch(3) reads them; a leading `!` inverts the whole list. */
+function globMatch(pattern: string, name: string): boolean {
+  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  try {
+    return new RegExp(`^${re}$`).test(name);
+  } catch {
+    return false;
+  }
+}
+
+function listMatches(value: string, test: (item: string) => boolean): boolean {
+  const invert = value.startsWith('!');
+  const items = (invert ? value.slice(1) : value).split(/\s+/).filter((x) => x !== '');
+  const hit = items.some(test);
+  return invert ? !hit : hit;
+}
+
+/**
+ * Whether a .network file's [Match] section selects this link. Conditions ec2net cannot evaluate from here
+ * (Driver=, Path=, Property=, …) count as matching: assuming the file shadows ours errs on the side of a drop-in,
+ * which applies either way.
+ */
+export function matchesLink(content: string, link: LinkFacts): boolean {
+  let inMatch = false;
+  let result = true;
+  for (const raw of content.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('[')) {
+      inMatch = line === '[Match]';
+      continue;
+    }
+    if (!inMatch || line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    const key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 1).trim();
+    if (value === '') continue;
+    if (key === 'Name') result &&= listMatches(value, (p) => globMatch(p, link.ifname));
+    else if (key === 'MACAddress' || key === 'PermanentMACAddress') result &&= listMatches(value, (m) => m.toLowerCase() === link.mac);
+    else if (key === 'Type') result &&= listMatches(value, (t) => t === 'ether');
+  }
+  return result;
+}
+
+/**
+ * The file networkd would pick for the link among `files` (already de-duplicated by name across directories,
+ * /etc over /run over /usr/lib) that networkd reads before our unit: the first in lexical order whose [Match]
+ * selects the link.
+ */
+export function activeNetworkFile(files: readonly NetworkFile[], link: LinkFacts, ourName: string): string | undefined {
+  const sorted = files.filter((f) => f.name.endsWith('.network')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return sorted.find((f) => f.name < ourName && matchesLink(f.content, link))?.name;
+}
