@@ -4,12 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { linkLocal } from '../vpc/addr.js';
+import { hostsFileContent } from '../vpc/dnsmasq.js';
 import { netnsInode } from '../vpc/guard.js';
-import { childrenOf, isRunning } from '../vpc/proc.js';
-import { DHCLIENT_SCRIPT, Vpc, type EniSpec, type HttpAnswer } from '../vpc/vpc.js';
+import { childrenOf, isRunning, waitFor } from '../vpc/proc.js';
+import { DHCLIENT_SCRIPT, Vpc, type EniSpec, type HttpAnswer, type NsRole } from '../vpc/vpc.js';
 
 const ENI0: EniSpec = { id: 'eni-0000000000000000a', mac: '0a:00:00:00:00:0a', ifname: 'eth0', subnet: 's1', deviceNumber: 0, ipv4s: ['10.0.1.10'] };
 const ENI1: EniSpec = { id: 'eni-0000000000000000b', mac: '0a:00:00:00:00:0b', ifname: 'eth1', subnet: 's2', deviceNumber: 1, ipv4s: ['10.0.2.20'] };
@@ -245,4 +247,268 @@ test('destroy leaves no namespaces, processes or files', async () => {
   assert.deepEqual(pids.filter(isRunning), []);
   assert.deepEqual(childrenOf(process.pid).filter(isRunning), []);
   assert.equal(existsSync(vpc.tmpDir), false);
+});
+
+test('harness renderers: EUI-64 link-local addresses and dhcp-hosts lines', () => {
+  assert.equal(linkLocal('02:e2:0e:00:00:01'), 'fe80::e2:eff:fe00:1');
+  assert.equal(linkLocal('0a:00:00:00:01:0b'), 'fe80::800:ff:fe00:10b');
+  assert.equal(hostsFileContent(new Map([
+    ['0a:00:00:00:00:01', { ipv4: '10.0.1.5' }],
+    ['0a:00:00:00:00:02', { ipv4: '10.0.1.6', ipv6: '2001:db8:1::6' }],
+    ['0a:00:00:00:00:03', { ipv6: '2001:db8:3::7' }],
+    ['0a:00:00:00:00:04', {}],
+  ])), '0a:00:00:00:00:01,10.0.1.5\n0a:00:00:00:00:02,10.0.1.6,[2001:db8:1::6]\n0a:00:00:00:00:03,[2001:db8:3::7]\n');
+});
+
+describe('IPv6', () => {
+  /**
+   * The kernel solicits a router as soon as its link-local address has passed DAD (1 s, after a random delay of up
+   * to 1 s), and dnsmasq answers at once.
+   */
+  const RA_WAIT_MS = 4_000;
+  const DAD_WAIT_MS = 5_000;
+  const DHCP_TIMEOUT_S = 10;
+  /** Long enough for a DHCPv4 server that is there to answer; the IPv6-only subnet has none. */
+  const NO_DHCP4_TIMEOUT_S = 3;
+  const DHCLIENT_SLACK_S = 10;
+  const FAULT_FOR_MS = 3_000;
+  const FAULT_WAIT_MS = FAULT_FOR_MS + 3_000;
+  const TABLE = '100';
+  const P0: EniSpec = {
+    id: 'eni-0000000000000006a', mac: '0a:00:00:00:01:0a', ifname: 'eth0', subnet: 'd1', deviceNumber: 0, ipv4s: ['10.0.1.10'], ipv6s: ['2001:db8:1::10'],
+  };
+  const S1: EniSpec = {
+    id: 'eni-0000000000000006b', mac: '0a:00:00:00:01:0b', ifname: 'eth1', subnet: 'd2', deviceNumber: 1, ipv4s: ['10.0.2.20'],
+    ipv6s: ['2001:db8:2::20', '2001:db8:2::21'], ipv6Prefixes: ['2001:db8:2:0:1::/80'],
+  };
+  const O2: EniSpec = {
+    id: 'eni-0000000000000006c', mac: '0a:00:00:00:01:0c', ifname: 'eth2', subnet: 'o6', deviceNumber: 2, ipv4s: ['169.254.0.5'], ipv6s: ['2001:db8:3::30'],
+  };
+  let v6: Vpc;
+
+  before(async () => {
+    v6 = await Vpc.create({ subnets: [
+      { name: 'd1', cidr: '10.0.1.0/24', ipv6Cidr: '2001:db8:1::/64' },
+      { name: 'd2', cidr: '10.0.2.0/24', ipv6Cidr: '2001:db8:2::/64' },
+      { name: 'o6', ipv6Cidr: '2001:db8:3::/64' },
+      { name: 'p4', cidr: '10.0.4.0/24' },
+    ] });
+  });
+  after(() => v6.destroy());
+
+  async function sh(role: NsRole, ...argv: string[]): Promise<string> {
+    const result = await v6.exec(role, argv);
+    assert.equal(result.code, 0, `${argv.join(' ')}: ${result.stderr}`);
+    return result.stdout;
+  }
+
+  /** Waits for the default route a router advertisement installs on `ifname`; its gateway and the ms it took. */
+  async function raDefaultRoute(ifname: string, since: number): Promise<{ via: string; ms: number }> {
+    let via = '';
+    await waitFor(`an RA default route on ${ifname}`, async () => {
+      const routes = await sh('instance', 'ip', '-6', 'route', 'show', 'default', 'dev', ifname);
+      via = /^default via (\S+) proto ra /m.exec(routes)?.[1] ?? '';
+      return via !== '';
+    }, RA_WAIT_MS).catch((err: Error) => assert.fail(`${err.message}\n${v6.dhcpLog().slice(-2_000)}`));
+    return { via, ms: Date.now() - since };
+  }
+
+  /**
+   * `dhclient -1` on `ifname` with a script that records the environment of each of its calls as REASON.env in a
+   * fresh directory. A bound dhclient stays running as a daemon until the VPC is destroyed.
+   */
+  async function dhclient(family: '-4' | '-6', ifname: string, timeoutS: number): Promise<{ code: number; stderr: string; dir: string }> {
+    if (family === '-6') {
+      await waitFor(`${ifname}'s link-local address to pass DAD`, async () => {
+        const lls = await sh('instance', 'ip', '-6', '-o', 'addr', 'show', 'dev', ifname, 'scope', 'link');
+        return lls.includes('fe80::') && !lls.includes('tentative');
+      }, DAD_WAIT_MS);
+    }
+    const dir = mkdtempSync(join(v6.tmpDir, `dhclient${family}-${ifname}-`));
+    const script = join(dir, 'script');
+    writeFileSync(script, `#!/bin/sh\nenv | sort > "${dir}/$reason.env"\nexit 0\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'conf'), `timeout ${timeoutS};\n`);
+    const result = await v6.exec('instance', ['dhclient', family, '-1', '-v', '-sf', script, '-cf', join(dir, 'conf'),
+      '-lf', join(dir, 'leases'), '-pf', join(dir, 'pid'), ifname], { timeoutMs: (timeoutS + DHCLIENT_SLACK_S) * 1000 });
+    return { code: result.code, stderr: result.stderr, dir };
+  }
+
+  async function get6(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<HttpAnswer> {
+    return v6.http('instance', `${v6.imdsUrl6}${path}`, { method, headers });
+  }
+
+  async function token6(): Promise<Record<string, string>> {
+    const answer = await get6('/latest/api/token', TTL, 'PUT');
+    assert.equal(answer.status, 200);
+    return { 'X-aws-ec2-metadata-token': answer.body };
+  }
+
+  test('the primary ENI gets its IPv6 default route by RA, and the remote host reaches its IPv6 address', async (t) => {
+    const attached = Date.now();
+    await v6.attach(P0);
+    const ra = await raDefaultRoute('eth0', attached);
+    t.diagnostic(`attach to RA default route: ${ra.ms} ms`);
+    assert.equal(ra.via, v6.gateway6('d1'));
+    // the prefix information option installs the on-link route, with the prefix's valid lifetime
+    assert.match(await sh('instance', 'ip', '-6', 'route', 'show', '2001:db8:1::/64'), /^2001:db8:1::\/64 dev eth0 proto kernel .*expires /, 'the prefix is on-link');
+    const globals = await sh('instance', 'ip', '-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global');
+    assert.deepEqual([...globals.matchAll(/inet6 (\S+)/g)].map((m) => m[1]), ['2001:db8:1::10/128'], 'no SLAAC address besides the configured one');
+    assert.deepEqual([...await v6.reachable(['2001:db8:1::10', '10.0.1.10'])], [['2001:db8:1::10', true], ['10.0.1.10', true]]);
+  });
+
+  test('a secondary ENI gets the RA default route (proto ra, via the router link-local) after link up', async (t) => {
+    await v6.attach(S1);
+    const up = Date.now();
+    await sh('instance', 'ip', 'link', 'set', 'eth1', 'up');
+    const ra = await raDefaultRoute('eth1', up);
+    t.diagnostic(`link up to RA default route: ${ra.ms} ms`);
+    assert.equal(ra.via, v6.gateway6('d2'));
+    assert.equal(ra.via, linkLocal('02:e2:0e:00:00:02'));
+  });
+
+  test('dhclient -6 gets the ENI\'s first IPv6 address from DHCPv6', async (t) => {
+    const started = Date.now();
+    const run = await dhclient('-6', 'eth1', DHCP_TIMEOUT_S);
+    t.diagnostic(`dhclient -6 to BOUND6: ${Date.now() - started} ms`);
+    assert.equal(run.code, 0, `${run.stderr}\n${v6.dhcpLog().slice(-2_000)}`);
+    const bound = readFileSync(join(run.dir, 'BOUND6.env'), 'utf8');
+    assert.match(bound, /^new_ip6_address=2001:db8:2::20$/m);
+    assert.match(bound, /^interface=eth1$/m);
+  });
+
+  test('a secondary ENI\'s IPv6 addresses answer only with a source rule: the v6 source check bites', async () => {
+    await sh('instance', 'ip', '-6', 'addr', 'add', '2001:db8:2::20/128', 'dev', 'eth1', 'nodad');
+    const eth0Drops = await v6.sourceCheckDrops(P0.id);
+    assert.deepEqual([...await v6.reachable(['2001:db8:2::20'], { timeoutMs: UNREACHABLE_WAIT_MS })], [['2001:db8:2::20', false]]);
+    assert.ok((await v6.sourceCheckDrops(P0.id)) > eth0Drops, 'the reply that left eth0 from eth1\'s address was not dropped');
+
+    const gateway = /^default via (fe80::\S+) proto ra /m.exec(await sh('instance', 'ip', '-6', 'route', 'show', 'default', 'dev', 'eth1'))?.[1];
+    if (gateway === undefined) assert.fail('no RA-learned gateway on eth1');
+    await sh('instance', 'ip', '-6', 'rule', 'add', 'from', '2001:db8:2::20', 'lookup', TABLE);
+    await sh('instance', 'ip', '-6', 'route', 'add', 'default', 'via', gateway, 'dev', 'eth1', 'table', TABLE);
+    assert.deepEqual([...await v6.reachable(['2001:db8:2::20'])], [['2001:db8:2::20', true]]);
+
+    const spoof = '2001:db8:2::99';
+    await sh('instance', 'ip', '-6', 'addr', 'add', `${spoof}/128`, 'dev', 'eth1', 'nodad');
+    await sh('instance', 'ip', '-6', 'rule', 'add', 'from', spoof, 'lookup', TABLE);
+    const eth1Drops = await v6.sourceCheckDrops(S1.id);
+    assert.deepEqual([...await v6.reachable([spoof], { timeoutMs: UNREACHABLE_WAIT_MS })], [[spoof, false]]);
+    assert.ok((await v6.sourceCheckDrops(S1.id)) > eth1Drops, 'the unassigned IPv6 source was not dropped');
+    await v6.assignIpv6(S1.id, spoof);
+    assert.deepEqual([...await v6.reachable([spoof])], [[spoof, true]]);
+    await v6.unassignIpv6(S1.id, spoof);
+    assert.deepEqual([...await v6.reachable([spoof], { timeoutMs: UNREACHABLE_WAIT_MS })], [[spoof, false]]);
+  });
+
+  test('a delegated IPv6 prefix is routed to the ENI via its link-local address', async () => {
+    const inPrefix = '2001:db8:2:0:1::5';
+    await sh('instance', 'ip', '-6', 'addr', 'add', `${inPrefix}/128`, 'dev', 'eth1', 'nodad');
+    await sh('instance', 'ip', '-6', 'rule', 'add', 'from', '2001:db8:2:0:1::/80', 'lookup', TABLE);
+    assert.deepEqual([...await v6.reachable([inPrefix])], [[inPrefix, true]]);
+    assert.match(await sh('vpc', 'ip', '-6', 'route', 'show', '2001:db8:2:0:1::/80'), new RegExp(`via ${linkLocal(S1.mac)} dev br1`));
+    assert.match(await sh('vpc', 'ip', '-6', 'neigh', 'show', linkLocal(S1.mac)), /lladdr 0a:00:00:00:01:0b PERMANENT/);
+
+    await v6.unassignPrefix(S1.id, '2001:db8:2:0:1::/80');
+    assert.deepEqual([...await v6.reachable([inPrefix], { timeoutMs: UNREACHABLE_WAIT_MS })], [[inPrefix, false]]);
+    assert.equal(await sh('vpc', 'ip', '-6', 'route', 'show', '2001:db8:2:0:1::/80'), '');
+    assert.equal(await sh('vpc', 'ip', '-6', 'neigh', 'show', 'nud', 'permanent', linkLocal(S1.mac)), '', 'no prefix left, no link-local neighbour');
+    await v6.assignPrefix(S1.id, '2001:db8:2:0:1::/80');
+    assert.deepEqual([...await v6.reachable([inPrefix])], [[inPrefix, true]]);
+  });
+
+  test('IMDS answers at [fd00:ec2::254] with token semantics, also while the IPv4 endpoint is blocked', async () => {
+    assert.equal((await get6('/latest/api/token', {}, 'PUT')).status, 400);
+    assert.equal((await get6('/latest/meta-data/mac')).status, 401);
+    const auth = await token6();
+    assert.deepEqual(await get6('/latest/meta-data/mac', auth).then((a) => [a.status, a.body]), [200, P0.mac]);
+    const v4 = await v6.http('instance', `${v6.imdsUrl}/latest/meta-data/mac`, { headers: auth });
+    assert.deepEqual([v4.status, v4.body], [200, P0.mac], 'a token from one endpoint is good at the other');
+
+    await v6.imds.clearLog();
+    await v6.blockImdsV4(true);
+    try {
+      const blocked = await v6.http('instance', `${v6.imdsUrl}/latest/api/token`, { method: 'PUT', headers: TTL, timeoutMs: UNREACHABLE_WAIT_MS });
+      assert.equal(blocked.status, 0);
+      const fresh = await token6();
+      assert.deepEqual(await get6('/latest/meta-data/instance-id', fresh).then((a) => [a.status, a.body]), [200, 'i-0123456789abcdef0']);
+      await v6.imds.expireTokens();
+      assert.equal((await get6('/latest/meta-data/instance-id', fresh)).status, 401);
+    } finally {
+      await v6.blockImdsV4(false);
+    }
+    assert.deepEqual((await v6.imds.requests()).map((r) => `${r.method} ${r.status}`), ['PUT 200', 'GET 200', 'GET 401'], 'the blocked request never arrived');
+    assert.equal((await v6.http('instance', `${v6.imdsUrl}/latest/api/token`, { method: 'PUT', headers: TTL })).status, 200);
+  });
+
+  test('IMDS lists the IPv6 keys of each ENI', async () => {
+    const auth = await token6();
+    const get = (path: string): Promise<[number, string]> => get6(`${MACS}${path}`, auth).then((a) => [a.status, a.body]);
+    assert.deepEqual(await get(`${S1.mac}/`), [200, [
+      'device-number', 'interface-id', 'ipv6-prefix', 'ipv6s', 'local-ipv4s', 'mac', 'subnet-id', 'subnet-ipv4-cidr-block',
+      'subnet-ipv6-cidr-blocks', 'vpc-id', 'vpc-ipv4-cidr-block', 'vpc-ipv4-cidr-blocks'].join('\n')]);
+    assert.deepEqual(await get(`${S1.mac}/ipv6s`), [200, '2001:db8:2::20\n2001:db8:2::21']);
+    assert.deepEqual(await get(`${S1.mac}/ipv6-prefix`), [200, '2001:db8:2:0:1::/80']);
+    assert.deepEqual(await get(`${S1.mac}/subnet-ipv6-cidr-blocks`), [200, '2001:db8:2::/64']);
+    assert.deepEqual(await get(`${S1.mac}/subnet-ipv4-cidr-block`), [200, '10.0.2.0/24']);
+    assert.deepEqual(await get(`${P0.mac}/ipv6s`), [200, '2001:db8:1::10']);
+    assert.equal((await get(`${P0.mac}/ipv6-prefix`))[0], 404);
+  });
+
+  test('an ENI in an IPv6-only subnet: a 169.254 address in IMDS only, RA and DHCPv6 only, and a key that 404s for its first seconds', async (t) => {
+    const faultSet = Date.now();
+    await v6.imds.setFault(`${MACS}${O2.mac}/ipv6s`, { status: 404, forMs: FAULT_FOR_MS });
+    await v6.attach(O2);
+    const auth = await token6();
+    const get = (path: string): Promise<[number, string]> => get6(`${MACS}${O2.mac}/${path}`, auth).then((a) => [a.status, a.body]);
+    assert.equal((await get('ipv6s'))[0], 404, 'the fault holds at first');
+    let firstFound = 0;
+    await waitFor('the ipv6s fault to run out', async () => {
+      const [status] = await get('ipv6s');
+      firstFound = Date.now();
+      return status === 200;
+    }, FAULT_WAIT_MS);
+    assert.ok(firstFound - faultSet >= FAULT_FOR_MS, `404 ended after ${firstFound - faultSet} ms`);
+    assert.deepEqual(await get('ipv6s'), [200, '2001:db8:3::30']);
+    assert.deepEqual(await get('local-ipv4s'), [200, '169.254.0.5']);
+    assert.equal((await get('subnet-ipv4-cidr-block'))[0], 404);
+    assert.deepEqual(await get('subnet-ipv6-cidr-blocks'), [200, '2001:db8:3::/64']);
+
+    assert.equal(await sh('vpc', 'ip', '-4', 'addr', 'show', 'dev', 'br2'), '', 'no IPv4 on an IPv6-only subnet\'s bridge');
+    assert.equal(await sh('vpc', 'ip', '-4', 'neigh', 'show', '169.254.0.5'), '', 'the 169.254 address is not routed');
+    assert.match(readFileSync(join(v6.tmpDir, 'dhcp-hosts'), 'utf8'), /^0a:00:00:00:01:0c,\[2001:db8:3::30\]$/m);
+    const up = Date.now();
+    await sh('instance', 'ip', 'link', 'set', 'eth2', 'up');
+    const ra = await raDefaultRoute('eth2', up);
+    t.diagnostic(`link up to RA default route: ${ra.ms} ms`);
+    assert.equal(ra.via, v6.gateway6('o6'));
+    const bound = await dhclient('-6', 'eth2', DHCP_TIMEOUT_S);
+    assert.equal(bound.code, 0, bound.stderr);
+    assert.match(readFileSync(join(bound.dir, 'BOUND6.env'), 'utf8'), /^new_ip6_address=2001:db8:3::30$/m);
+    const v4 = await dhclient('-4', 'eth2', NO_DHCP4_TIMEOUT_S);
+    assert.notEqual(v4.code, 0, 'DHCPv4 answered in an IPv6-only subnet');
+    assert.equal(existsSync(join(v4.dir, 'BOUND.env')), false);
+  });
+
+  test('IPv6 assignments are validated like IPv4 ones', async () => {
+    const spec = (over: Partial<EniSpec>): EniSpec => ({ id: 'eni-bad', mac: '0a:00:00:00:01:ff', ifname: 'eth9', subnet: 'd2', deviceNumber: 9, ipv4s: ['10.0.2.99'], ...over });
+    await assert.rejects(v6.attach(spec({ ipv6s: ['2001:db8:1::5'] })), /not an address in subnet 2001:db8:2::\/64/);
+    await assert.rejects(v6.attach(spec({ ipv6s: ['2001:db8:2::21'] })), /already assigned to eni-0000000000000006b/);
+    await assert.rejects(v6.attach(spec({ ipv6s: ['2001:DB8:2::5'] })), /RFC 5952/);
+    await assert.rejects(v6.attach(spec({ ipv6Prefixes: ['2001:db8:2:0:1::/80'] })), /already delegated/);
+    await assert.rejects(v6.attach(spec({ ipv6Prefixes: ['2001:db8:1:0:1::/80'] })), /not inside subnet/);
+    await assert.rejects(v6.attach(spec({ subnet: 'o6', ipv4s: ['10.0.2.99'] })), /169\.254\.0\.0\/16/);
+    await assert.rejects(v6.attach(spec({ subnet: 'o6', ipv4s: ['169.254.0.5'] })), /already assigned/);
+    await assert.rejects(v6.assignIpv4(O2.id, '169.254.0.6'), /IPv6-only/);
+    await assert.rejects(v6.assignPrefix(O2.id, '10.0.2.64/28'), /IPv6-only/);
+    await assert.rejects(v6.attach(spec({ subnet: 'p4', ipv4s: ['10.0.4.5'], ipv6s: ['2001:db8:2::5'] })), /subnet p4 has no IPv6 CIDR/);
+  });
+
+  test('detach removes the ENI\'s IPv6 neighbours, prefix routes, source set and DHCPv6 binding', async () => {
+    await v6.detach(S1.id);
+    assert.equal(await sh('vpc', 'ip', '-6', 'neigh', 'show', 'dev', 'br1', 'nud', 'permanent'), '');
+    assert.equal(await sh('vpc', 'ip', '-6', 'route', 'show', '2001:db8:2:0:1::/80'), '');
+    assert.doesNotMatch(await sh('vpc', 'nft', 'list', 'ruleset'), /src6_1\b|eni_1\b/);
+    assert.doesNotMatch(readFileSync(join(v6.tmpDir, 'dhcp-hosts'), 'utf8'), new RegExp(S1.mac));
+    assert.match(await sh('vpc', 'ip', '-6', 'neigh', 'show', 'nud', 'permanent'), /2001:db8:1::10 dev br0 lladdr 0a:00:00:00:01:0a PERMANENT/);
+  });
 });

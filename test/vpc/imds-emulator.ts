@@ -1,7 +1,8 @@
 /**
  * IMDSv2 emulator process. Run inside the VPC namespace:
- *   node imds-emulator.js --listen 169.254.169.254:80 --control /path/imds.sock
- * Prints `ready` on stdout once both servers listen. The control server (HTTP over the unix socket) takes:
+ *   node imds-emulator.js --listen 169.254.169.254:80 [--listen [fd00:ec2::254]:80] --control /path/imds.sock
+ * Every listen address serves the same state, tokens and request log. Prints `ready` on stdout once all servers
+ * listen. The control server (HTTP over the unix socket) takes:
  *   PUT /state (ImdsState)  PUT /override {path, body}  DELETE /overrides  PUT /fault {path, fault}
  *   DELETE /faults  POST /expire-tokens  GET /log  DELETE /log
  */
@@ -13,6 +14,7 @@ import { parseArgs } from 'node:util';
 import {
   buildTree,
   emptyState,
+  faultExpired,
   lookup,
   matchFault,
   parseTtl,
@@ -20,7 +22,7 @@ import {
   TOKEN_HEADER,
   TOKEN_PATH,
   TTL_HEADER,
-  type Fault,
+  type ArmedFault,
   type ImdsState,
   type Overrides,
   type RequestLogEntry,
@@ -28,16 +30,20 @@ import {
 
 const MAX_CONTROL_BODY_BYTES = 1 << 20;
 
-const { values } = parseArgs({ options: { listen: { type: 'string' }, control: { type: 'string' } } });
-const listen = /^(.+):([0-9]+)$/.exec(values.listen ?? '');
-if (!listen?.[1] || !values.control) {
-  process.stderr.write('usage: imds-emulator --listen ADDR:PORT --control SOCKET\n');
+const { values } = parseArgs({ options: { listen: { type: 'string', multiple: true, default: [] }, control: { type: 'string' } } });
+const listens = values.listen.flatMap((l) => {
+  const m = /^(?:\[([0-9a-f:]+)\]|([0-9.]+)):([0-9]+)$/i.exec(l);
+  return m ? [{ host: m[1] ?? m[2] ?? '', port: Number(m[3]) }] : [];
+});
+if (listens.length === 0 || listens.length !== values.listen.length || !values.control) {
+  process.stderr.write('usage: imds-emulator --listen ADDR:PORT|[ADDR6]:PORT... --control SOCKET\n');
   process.exit(2);
 }
+const controlPath = values.control;
 
 let state: ImdsState = emptyState();
 let overrides: Overrides = {};
-const faults = new Map<string, Fault>();
+const faults = new Map<string, ArmedFault>();
 /** token → expiry, ms since epoch */
 const tokens = new Map<string, number>();
 let log: RequestLogEntry[] = [];
@@ -57,12 +63,15 @@ function validToken(req: IncomingMessage): boolean {
 
 async function serveImds(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://imds').pathname;
+  const now = Date.now();
+  for (const [key, armed] of faults) if (faultExpired(armed, now)) faults.delete(key);
   const faultKey = matchFault(faults, path);
-  const fault = faultKey === undefined ? undefined : faults.get(faultKey);
-  if (faultKey !== undefined && fault) {
+  const armed = faultKey === undefined ? undefined : faults.get(faultKey);
+  if (faultKey !== undefined && armed) {
+    const { fault } = armed;
     if (fault.times !== undefined) {
       if (fault.times <= 1) faults.delete(faultKey);
-      else faults.set(faultKey, { ...fault, times: fault.times - 1 });
+      else faults.set(faultKey, { ...armed, fault: { ...fault, times: fault.times - 1 } });
     }
     if (fault.delayMs) await sleep(fault.delayMs);
     if (fault.reset) {
@@ -118,7 +127,7 @@ async function serveControl(req: IncomingMessage, res: ServerResponse): Promise<
       overrides = {};
       break;
     case 'PUT /fault':
-      faults.set(String(path), body?.fault as Fault);
+      faults.set(String(path), { fault: body?.fault as ArmedFault['fault'], setAt: Date.now() });
       break;
     case 'DELETE /faults':
       faults.clear();
@@ -142,12 +151,12 @@ async function serveControl(req: IncomingMessage, res: ServerResponse): Promise<
   res.end();
 }
 
-const imds = createServer((req, res) => {
+function onImdsRequest(req: IncomingMessage, res: ServerResponse): void {
   serveImds(req, res).catch((err: unknown) => {
     process.stderr.write(`imds: ${String(err)}\n`);
     req.socket.destroy();
   });
-});
+}
 const control = createServer((req, res) => {
   serveControl(req, res).catch((err: unknown) => {
     res.writeHead(400);
@@ -155,10 +164,14 @@ const control = createServer((req, res) => {
   });
 });
 
-rmSync(values.control, { force: true });
+rmSync(controlPath, { force: true });
 await Promise.all([
-  new Promise<void>((resolve) => imds.listen(Number(listen[2]), listen[1], resolve)),
-  new Promise<void>((resolve) => control.listen(values.control, resolve)),
+  ...listens.map(({ host, port }) => new Promise<void>((resolve, reject) => {
+    const server = createServer(onImdsRequest);
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  })),
+  new Promise<void>((resolve) => control.listen(controlPath, resolve)),
 ]);
 process.stdout.write('ready\n');
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

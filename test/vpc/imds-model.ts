@@ -6,10 +6,14 @@ export interface ImdsEni {
   deviceNumber: number;
   networkCard: number;
   subnetId: string;
-  subnetCidr: string;
-  /** Primary first. */
+  /** Absent in an IPv6-only subnet. */
+  subnetCidr?: string;
+  subnetIpv6Cidr?: string;
+  /** Primary first; in an IPv6-only subnet exactly one 169.254.0.0/16 address. */
   ipv4s: string[];
   ipv4Prefixes: string[];
+  ipv6s?: string[];
+  ipv6Prefixes?: string[];
 }
 
 export interface ImdsState {
@@ -30,6 +34,15 @@ export interface Fault {
   reset?: boolean;
   /** Apply to the next N matching requests, then recover; omitted = forever. */
   times?: number;
+  /** Apply until this many milliseconds have passed since the fault was set, then recover; omitted = forever. */
+  forMs?: number;
+}
+
+/** A fault as the emulator holds it: with the time it was set, so `forMs` can run out. */
+export interface ArmedFault {
+  fault: Fault;
+  /** Milliseconds since the epoch. */
+  setAt: number;
 }
 
 export interface RequestLogEntry {
@@ -66,11 +79,14 @@ function eniTree(state: ImdsState, eni: ImdsEni): Tree {
     'interface-id': eni.interfaceId,
   };
   if (eni.ipv4Prefixes.length > 0) tree['ipv4-prefix'] = eni.ipv4Prefixes.join('\n');
+  if (eni.ipv6Prefixes?.length) tree['ipv6-prefix'] = eni.ipv6Prefixes.join('\n');
+  if (eni.ipv6s?.length) tree['ipv6s'] = eni.ipv6s.join('\n');
   tree['local-ipv4s'] = eni.ipv4s.join('\n');
   tree['mac'] = eni.mac.toLowerCase();
   if (state.multiCard) tree['network-card'] = String(eni.networkCard);
   tree['subnet-id'] = eni.subnetId;
-  tree['subnet-ipv4-cidr-block'] = eni.subnetCidr;
+  if (eni.subnetCidr !== undefined) tree['subnet-ipv4-cidr-block'] = eni.subnetCidr;
+  if (eni.subnetIpv6Cidr !== undefined) tree['subnet-ipv6-cidr-blocks'] = eni.subnetIpv6Cidr;
   tree['vpc-id'] = state.vpcId;
   tree['vpc-ipv4-cidr-block'] = state.vpcCidrs[0] ?? '';
   tree['vpc-ipv4-cidr-blocks'] = state.vpcCidrs.join('\n');
@@ -132,13 +148,18 @@ export function lookup(tree: Tree, path: string): Answer {
 }
 
 /** The fault for a request path: an exact key, else the longest key ending in `/` that prefixes it. */
-export function matchFault(faults: ReadonlyMap<string, Fault>, path: string): string | undefined {
+export function matchFault(faults: ReadonlyMap<string, unknown>, path: string): string | undefined {
   if (faults.has(path)) return path;
   let best: string | undefined;
   for (const key of faults.keys()) {
     if (key.endsWith('/') && path.startsWith(key) && (best === undefined || key.length > best.length)) best = key;
   }
   return best;
+}
+
+/** True once a fault with `forMs` has run its time; `now` in milliseconds since the epoch. */
+export function faultExpired(armed: ArmedFault, now: number): boolean {
+  return armed.fault.forMs !== undefined && now - armed.setAt >= armed.fault.forMs;
 }
 
 /** A valid TTL header is an integer 1..21600 written in decimal digits. */

@@ -15,6 +15,8 @@ export interface PortCheck {
   mac: string;
   /** Assigned IPv4 addresses and delegated IPv4 prefixes. */
   sources: readonly string[];
+  /** Assigned IPv6 addresses and delegated IPv6 prefixes. */
+  ipv6Sources: readonly string[];
 }
 
 export function counterName(index: number): string {
@@ -35,19 +37,27 @@ export function baseRuleset(): string {
 /** Idempotent: creates or refreshes one port's check in a single transaction; the counter keeps its value. */
 export function portRuleset(p: PortCheck): string {
   const set = `src_${p.index}`;
+  const set6 = `src6_${p.index}`;
   const chain = `eni_${p.index}`;
   const counter = counterName(p.index);
   const lines = [
     `add set ${TABLE} ${set} { type ipv4_addr; flags interval; }`,
+    `add set ${TABLE} ${set6} { type ipv6_addr; flags interval; }`,
     `add counter ${TABLE} ${counter}`,
     `add chain ${TABLE} ${chain}`,
     `flush set ${TABLE} ${set}`,
     ...(p.sources.length > 0 ? [`add element ${TABLE} ${set} { ${p.sources.join(', ')} }`] : []),
+    `flush set ${TABLE} ${set6}`,
+    ...(p.ipv6Sources.length > 0 ? [`add element ${TABLE} ${set6} { ${p.ipv6Sources.join(', ')} }`] : []),
     `flush chain ${TABLE} ${chain}`,
     `add rule ${TABLE} ${chain} ether saddr != ${p.mac} counter name "${counter}" drop`,
     // a DHCP client has no address yet
     `add rule ${TABLE} ${chain} ip saddr 0.0.0.0 udp sport 68 udp dport 67 return`,
     `add rule ${TABLE} ${chain} ip saddr != @${set} counter name "${counter}" drop`,
+    // neighbour discovery, router solicitation and DHCPv6 come from the link-local address; DAD from ::
+    `add rule ${TABLE} ${chain} ip6 saddr fe80::/10 return`,
+    `add rule ${TABLE} ${chain} ip6 saddr :: return`,
+    `add rule ${TABLE} ${chain} ip6 saddr != @${set6} counter name "${counter}" drop`,
     `add element ${TABLE} ports { "${p.port}" : jump ${chain} }`,
   ];
   return `${lines.join('\n')}\n`;
@@ -58,6 +68,7 @@ export function removePortRuleset(index: number, port: string): string {
     `delete element ${TABLE} ports { "${port}" }`,
     `delete chain ${TABLE} eni_${index}`,
     `delete set ${TABLE} src_${index}`,
+    `delete set ${TABLE} src6_${index}`,
     `delete counter ${TABLE} ${counterName(index)}`,
   ].join('\n') + '\n';
 }

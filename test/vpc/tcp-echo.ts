@@ -1,4 +1,7 @@
-/** `node tcp-echo.js [PORT]`: answers every TCP connection with "ok" and closes it. Prints `ready` once listening. */
+/**
+ * `node tcp-echo.js [PORT]`: answers every TCP connection, IPv4 or IPv6, with "ok" and closes it. Prints `ready`
+ * once listening.
+ */
 import { createServer } from 'node:net';
 
 const DEFAULT_PORT = 7;
@@ -8,5 +11,6 @@ const server = createServer((socket) => {
   socket.on('error', () => {});
   socket.end('ok');
 });
-server.listen(port, '0.0.0.0', () => process.stdout.write('ready\n'));
+// `::` without ipv6Only is one dual-stack socket: IPv4 peers arrive as ::ffff:a.b.c.d.
+server.listen({ port, host: '::', ipv6Only: false }, () => process.stdout.write('ready\n'));
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
