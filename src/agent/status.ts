@@ -47,7 +47,8 @@ export async function interfaceStatus(ctx: AgentContext, facts: ReadonlyMap<stri
         table: r.table,
         primary: r.primary,
         present: link !== undefined,
-        addresses: addresses.filter((a) => link && a.dev === ifname).map((a) => a.address).sort(),
+        // The kernel's own fe80:: address on every link is not the ENI's.
+        addresses: addresses.filter((a) => link && a.dev === ifname && !a.address.startsWith('fe80:')).map((a) => a.address).sort(),
         rules: rules.filter((x) => x.protocol === protocol && x.table === r.table).map(describeRule).sort(),
         routes: routes
           .filter((x) => x.protocol === protocol && (x.table === r.table || (x.table === MAIN_TABLE && link && x.dev === ifname)))

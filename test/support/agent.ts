@@ -106,7 +106,8 @@ export async function routeLines(vpc: Vpc): Promise<string[]> {
 
 /** The IPv4 addresses on one interface, as "A.B.C.D/N", sorted. */
 export async function addressLines(vpc: Vpc, dev: string): Promise<string[]> {
-  const links = await ipJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(vpc, ['-4', 'addr', 'show', 'dev', dev]);
+  // Both families; the kernel's own IPv6 link-local address is not an ENI address.
+  const links = await ipJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(vpc, ['addr', 'show', 'dev', dev, 'scope', 'global']);
   return links.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`)).sort();
 }
 
