@@ -24,7 +24,12 @@ const send = (req: HttpRequest, agent: Agent | false) =>
   new Promise<HttpResponse>((resolveOuter, rejectOuter) => {
     const url = new URL(req.url);
     // One deadline for the whole exchange: a server that trickles bytes must not hold the caller.
-    const deadline = setTimeout(() => r.destroy(new TransportError(`no answer within ${req.timeoutMs} ms`, false)), req.timeoutMs);
+    // A connection never made (IMDS's IPv4 address filtered, a hop dropping SYNs) is a reason to try the next
+    // endpoint; a connection that was made and then went quiet is not.
+    const deadline = setTimeout(() => {
+      const connecting = r.socket === null || r.socket === undefined || r.socket.connecting;
+      r.destroy(new TransportError(connecting ? `no connection within ${req.timeoutMs} ms` : `no answer within ${req.timeoutMs} ms`, connecting));
+    }, req.timeoutMs);
     const resolve = (v: HttpResponse) => {
       clearTimeout(deadline);
       resolveOuter(v);

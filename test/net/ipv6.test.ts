@@ -1,0 +1,174 @@
+/**
+ * Issue 4 in the simulated VPC, ifcfg backend: dual-stack and IPv6-only subnets, delegated IPv4 and IPv6
+ * prefixes, multi-card numbering, and IMDS over [fd00:ec2::254]. "Reachable" means a TCP connection from the
+ * remote host to the address succeeds; the VPC's source check drops anything that leaves by the wrong ENI.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Vpc, type EniSpec } from '../vpc/vpc.js';
+import { agent, eventually, newRoot, prefixAddresses, reach } from '../support/agent.js';
+
+/** The kernel solicits a router about a second after link up, once its link-local address has passed DAD. */
+const RA_WAIT_MS = 10_000;
+
+const DUAL_SUBNETS = [
+  { name: 'd1', cidr: '10.0.1.0/24', ipv6Cidr: '2001:db8:1::/64' },
+  { name: 'd2', cidr: '10.0.2.0/24', ipv6Cidr: '2001:db8:2::/64' },
+  { name: 'o6', ipv6Cidr: '2001:db8:3::/64' },
+];
+const P0: EniSpec = { id: 'eni-0000000000000b000', mac: '02:ec:00:00:01:10', ifname: 'eth0', subnet: 'd1', deviceNumber: 0, ipv4s: ['10.0.1.10'], ipv6s: ['2001:db8:1::10'] };
+const P1: EniSpec = {
+  id: 'eni-0000000000000b001',
+  mac: '02:ec:00:00:01:11',
+  ifname: 'eth1',
+  subnet: 'd2',
+  deviceNumber: 1,
+  ipv4s: ['10.0.2.10', '10.0.2.11'],
+  ipv4Prefixes: ['10.0.2.48/28'],
+  ipv6s: ['2001:db8:2::10', '2001:db8:2::11', '2001:db8:2::12'],
+  ipv6Prefixes: ['2001:db8:2:0:1234::/80'],
+};
+/** Same subnet as the primary: asymmetric routing is the normal case. */
+const P2: EniSpec = { id: 'eni-0000000000000b002', mac: '02:ec:00:00:01:12', ifname: 'eth2', subnet: 'd1', deviceNumber: 2, ipv4s: ['10.0.1.20'], ipv6s: ['2001:db8:1::20', '2001:db8:1::21'] };
+/** IPv6-only subnet: IMDS lists one 169.254 address and no IPv4 subnet block. */
+const P3: EniSpec = { id: 'eni-0000000000000b003', mac: '02:ec:00:00:01:13', ifname: 'eth3', subnet: 'o6', deviceNumber: 3, ipv4s: ['169.254.0.13'], ipv6s: ['2001:db8:3::13', '2001:db8:3::14'] };
+
+async function lines(vpc: Vpc, args: string[]): Promise<string[]> {
+  const r = await vpc.exec('instance', ['ip', ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '');
+}
+
+describe('IPv6, prefixes and IPv6-only subnets (ifcfg backend)', () => {
+  let vpc: Vpc;
+  let root: string;
+  const ok = async (cmd: Parameters<typeof agent>[2], args: string[] = []) => {
+    const r = await agent(vpc, root, cmd, args);
+    assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r;
+  };
+
+  before(async () => {
+    vpc = await Vpc.create({ subnets: DUAL_SUBNETS });
+    for (const eni of [P0, P1, P2, P3]) await vpc.attach(eni);
+    root = newRoot();
+    // The admin turns prefix provisioning on for eth1, as with ec2-net-utils.
+    mkdirSync(`${root}/etc/sysconfig/network-scripts`, { recursive: true });
+    writeFileSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth1`, 'DEVICE=eth1\nEC2PROVISIONPFXIPS=yes\n');
+    // A booted instance: the primary's IPv6 default route has come by RA.
+    await eventually(async () => assert.notDeepEqual(await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth0']), []), RA_WAIT_MS);
+  });
+  after(async () => vpc?.destroy());
+
+  test('before the agent runs, only the primary answers (the check bites on IPv6 too)', async () => {
+    const r = await reach(vpc, [...P0.ipv4s, ...(P0.ipv6s ?? []), ...P1.ipv6s!, ...P2.ipv6s!]);
+    assert.deepEqual(r.failed.sort(), [...P1.ipv6s!, ...P2.ipv6s!].sort());
+  });
+
+  test('(a) dual-stack: after ec2ifscan every IPv4 and IPv6 address of every ENI is reachable', async () => {
+    await ok('ec2ifscan');
+    const all = [P0, P1, P2, P3].flatMap((e) => [...(e.subnet === 'o6' ? [] : e.ipv4s), ...(e.ipv6s ?? [])]);
+    const r = await reach(vpc, all);
+    assert.deepEqual(r.failed, [], `unreachable: ${r.failed.join(', ')}`);
+    // Every ipv6s address is on its interface, not only the one DHCPv6 would hand out.
+    const eth1 = await lines(vpc, ['-6', 'addr', 'show', 'dev', 'eth1', 'scope', 'global']);
+    for (const ip of P1.ipv6s!) assert.ok(eth1.some((l) => l.startsWith(`inet6 ${ip}/128`)), `${ip} on eth1: ${eth1.join(' | ')}`);
+  });
+
+  test('(a) the IPv6 rules, the table default via the RA router, and route6-IF', async () => {
+    const rules = await lines(vpc, ['-6', 'rule', 'show']);
+    for (const src of [...P1.ipv6s!.map((a) => `${a}`), '2001:db8:2:0:1234::/80']) {
+      assert.ok(rules.includes(`10001: from ${src} lookup 10001 proto 236`), `rule for ${src}: ${rules.join(' | ')}`);
+    }
+    const table = await lines(vpc, ['-6', 'route', 'show', 'table', '10001']);
+    const gw = vpc.gateway6('d2');
+    assert.ok(table.some((l) => l.startsWith(`default via ${gw} dev eth1 proto 236`)), table.join(' | '));
+    assert.ok(table.some((l) => l.startsWith('2001:db8:2::/64 dev eth1 proto 236')), table.join(' | '));
+    assert.equal(readFileSync(`${root}/etc/sysconfig/network-scripts/route6-eth1`, 'utf8'), `default via ${gw} dev eth1 table 10001\n`);
+    // The primary gets no source rules (docker0 containers reach it through the main table).
+    assert.ok(!rules.some((l) => l.includes('2001:db8:1::10')));
+    // The kernel's RA default for a secondary ENI ranks behind the primary's, like the IPv4 one.
+    const main = await lines(vpc, ['-6', 'route', 'show', 'default']);
+    assert.ok(main.some((l) => l.includes('dev eth1 proto ra') && l.includes('metric 10001')), main.join(' | '));
+  });
+
+  test('(b) IPv6-only subnet: its IPv6 addresses answer, and it has no IPv4 rules or routes', async () => {
+    const r = await reach(vpc, P3.ipv6s!);
+    assert.deepEqual(r.failed, []);
+    const rules4 = await lines(vpc, ['-4', 'rule', 'show']);
+    assert.ok(!rules4.some((l) => l.includes('lookup 10003')), rules4.join(' | '));
+    const routes4 = await lines(vpc, ['-4', 'route', 'show', 'table', 'all']);
+    assert.ok(!routes4.some((l) => l.includes('table 10003') || l.includes('dev eth3')), routes4.join(' | '));
+    assert.ok((await lines(vpc, ['-6', 'rule', 'show'])).some((l) => l === '10003: from 2001:db8:3::13 lookup 10003 proto 236'));
+    assert.deepEqual(await lines(vpc, ['-4', 'addr', 'show', 'dev', 'eth3', 'scope', 'global']), [], 'no DHCPv4 address in an IPv6-only subnet');
+  });
+
+  test('(c) delegated /28 and /80 get rules; with EC2PROVISIONPFXIPS=yes all 16 IPv4 prefix addresses answer', async () => {
+    assert.ok((await lines(vpc, ['-4', 'rule', 'show'])).includes('10001: from 10.0.2.48/28 lookup 10001 proto 236'));
+    const r = await reach(vpc, prefixAddresses('10.0.2.48/28'));
+    assert.deepEqual(r.failed, []);
+    assert.equal(r.ok.length, 16);
+    // An address of the /80 that an application puts on the interface answers through the prefix's rule.
+    await vpc.exec('instance', ['ip', 'addr', 'add', '2001:db8:2:0:1234::7/128', 'dev', 'eth1', 'nodad']);
+    assert.deepEqual((await reach(vpc, ['2001:db8:2:0:1234::7'])).failed, []);
+  });
+
+  test('an IPv6 address assigned later is configured, and one unassigned is removed', async () => {
+    await vpc.assignIpv6(P2.id, '2001:db8:1::22');
+    await ok('ec2ifup', ['eth2']);
+    assert.deepEqual((await reach(vpc, ['2001:db8:1::22'])).failed, []);
+    await vpc.unassignIpv6(P2.id, '2001:db8:1::21');
+    await ok('ec2ifup', ['eth2']);
+    const rules = await lines(vpc, ['-6', 'rule', 'show']);
+    assert.ok(!rules.some((l) => l.includes('2001:db8:1::21')), rules.join(' | '));
+    assert.ok(!(await lines(vpc, ['-6', 'addr', 'show', 'dev', 'eth2'])).some((l) => l.includes('2001:db8:1::21/')));
+  });
+
+  test('with the IPv4 IMDS endpoint unreachable, IMDS is used over [fd00:ec2::254]', async () => {
+    await vpc.blockImdsV4(true);
+    try {
+      await vpc.assignIpv6(P2.id, '2001:db8:1::23');
+      await ok('ec2ifup', ['eth2']);
+      assert.deepEqual((await reach(vpc, ['2001:db8:1::23'])).failed, []);
+    } finally {
+      await vpc.blockImdsV4(false);
+    }
+  });
+
+  test('ec2ifdown removes the IPv6 state too; the route6 file stays (down, not detached)', async () => {
+    await ok('ec2ifdown', ['eth1']);
+    assert.ok(!(await lines(vpc, ['-6', 'rule', 'show'])).some((l) => l.includes('lookup 10001')));
+    assert.deepEqual(await lines(vpc, ['-6', 'route', 'show', 'table', '10001']), []);
+    assert.ok(existsSync(`${root}/etc/sysconfig/network-scripts/route6-eth1`));
+  });
+});
+
+describe('(d) multi-card numbering', () => {
+  let vpc: Vpc;
+  let root: string;
+  after(async () => vpc?.destroy());
+
+  test('cards 0 and 1 with equal device numbers: distinct tables, every address reachable, though network-card 404s at first', async () => {
+    vpc = await Vpc.create({ subnets: DUAL_SUBNETS.slice(0, 2), multiCard: true });
+    root = newRoot();
+    const c0: EniSpec = { ...P0 };
+    const c0d1: EniSpec = { id: 'eni-0000000000000c001', mac: '02:ec:00:00:02:11', ifname: 'eth1', subnet: 'd2', deviceNumber: 1, networkCard: 0, ipv4s: ['10.0.2.30'], ipv6s: ['2001:db8:2::30'] };
+    const c1d1: EniSpec = { id: 'eni-0000000000000c101', mac: '02:ec:00:00:02:21', ifname: 'eth2', subnet: 'd2', deviceNumber: 1, networkCard: 1, ipv4s: ['10.0.2.40'], ipv6s: ['2001:db8:2::40'] };
+    await vpc.attach(c0);
+    for (const eni of [c0d1, c1d1]) {
+      // A freshly attached ENI on a multi-card type: network-card answers 404 for its first seconds.
+      await vpc.imds.setFault(`/latest/meta-data/network/interfaces/macs/${eni.mac}/network-card`, { status: 404, forMs: 3_000 });
+      await vpc.attach(eni);
+    }
+    const started = Date.now();
+    const results = await Promise.all(['eth1', 'eth2'].map((i) => agent(vpc, root, 'ec2ifup', [i])));
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    assert.ok(Date.now() - started >= 3_000, 'the runs waited the 404s out');
+    const rules = await lines(vpc, ['rule', 'show']);
+    assert.ok(rules.includes('10001: from 10.0.2.30 lookup 10001 proto 236'), rules.join(' | '));
+    assert.ok(rules.includes('10101: from 10.0.2.40 lookup 10101 proto 236'), rules.join(' | '));
+    const r = await reach(vpc, ['10.0.2.30', '10.0.2.40', '2001:db8:2::30', '2001:db8:2::40']);
+    assert.deepEqual(r.failed, []);
+  });
+});
