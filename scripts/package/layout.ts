@@ -95,6 +95,8 @@ export async function layout(arch: Arch, bundleFile: string, addonFile: string):
     { type: 'file', path: `/etc/${NAME}/ec2net.conf`, mode: 0o644, source: `${REPO}packaging/ec2net.conf`, conffile: true },
     { type: 'file', path: '/etc/iproute2/rt_protos.d/ec2net.conf', mode: 0o644, source: `${REPO}packaging/rt_protos.d/ec2net.conf`, conffile: true },
     { type: 'file', path: `${COMPLETIONS_DIR}/${NAME}`, mode: 0o644, source: `${REPO}completion/ec2net` },
+    // networkd leaves other tools' rules and routes alone (see the file); a vendor drop-in the admin can override in /etc.
+    { type: 'file', path: '/usr/lib/systemd/networkd.conf.d/ec2net.conf', mode: 0o644, source: `${REPO}packaging/networkd.conf.d/ec2net.conf` },
   ];
   for (const c of COMMANDS) {
     entries.push({ type: 'symlink', path: `${c.dir}/${c.name}`, target: relativeTarget(`${c.dir}/${c.name}`, BUNDLE) });

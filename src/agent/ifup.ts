@@ -3,7 +3,8 @@
  * Nothing is changed before IMDS has answered and every value has been validated: a Transient answer or an
  * invalid value ends the run with the configured state untouched.
  */
-import { Ec2netError } from '../errors.js';
+import { Ec2netError, isEc2netError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { readEni } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
 import type { Address, Link } from '../model/state.js';
@@ -11,7 +12,8 @@ import type { KernelSnapshot } from '../ports/kernel.js';
 import { ipv6RouterOf } from '../planner/facts.js';
 import { plan, type Plan } from '../planner/plan.js';
 import { tableId } from '../planner/numbering.js';
-import { converge, summarize } from '../reconcile/converge.js';
+import { converge, summarize, type ConvergeResult } from '../reconcile/converge.js';
+import type { Ownership } from '../reconcile/diff.js';
 import { parseRecord, recordPath, renderRecord, type EniRecord } from '../reconcile/record.js';
 import { readText, writeAtomic } from '../ports/files.js';
 import { acquireLock, lockName } from '../ports/lock.js';
@@ -111,6 +113,31 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
   return true;
 }
 
+/**
+ * After `networkctl reload` networkd reconfigures the link in the background: it renews DHCP (the primary address
+ * goes for some tens of milliseconds) and re-applies the unit. Converging while that runs can fail to verify, so
+ * it is retried within this bound.
+ */
+export const RECONFIGURE_SETTLE_MS = 10_000;
+const SETTLE_RETRY_MS = 250;
+
+async function convergeAfterReload(ctx: AgentContext, p: Plan, own: Ownership, log: Logger): Promise<ConvergeResult> {
+  const deadline = ctx.clock.now() + RECONFIGURE_SETTLE_MS;
+  for (;;) {
+    try {
+      if (p.primaryIpv4 !== undefined) {
+        const want = p.primaryIpv4;
+        await waitFor(ctx, DHCP_WAIT_MS, async () => (holdsAddress((await ctx.kernel.snapshot()).addresses, p.ifname, want) ? true : undefined));
+      }
+      return await converge(ctx.kernel, p, own, log);
+    } catch (e) {
+      if (ctx.clock.now() >= deadline || !isEc2netError(e) || (e.kind !== 'VerificationError' && e.kind !== 'PluginFailure')) throw e;
+      log.debug({ err: e }, 'networkd is still reconfiguring the link: converging again');
+      await ctx.clock.sleep(SETTLE_RETRY_MS);
+    }
+  }
+}
+
 /** Reads the admin's flags and IMDS, and plans; changes nothing. */
 export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan; os: OsFacts }> {
   const os = await osFacts(ctx, link);
@@ -175,7 +202,14 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     let filesChanged = false;
     for (const f of p.files) if (await writeAtomic(f)) filesChanged = true;
     // networkd reads its units only when told; an unchanged unit needs no reload (which would reconfigure the link).
-    if (filesChanged && ctx.activator.reload) await ctx.activator.reload();
+    let reloaded = false;
+    if (filesChanged && ctx.activator.reload) {
+      await ctx.activator.reload();
+      reloaded = true;
+    }
+    if (os.backend.kind === 'networkd' && os.backend.shadowedBy) {
+      log.info({ shadowedBy: os.backend.shadowedBy, dropin: p.files[0]?.path }, "another generator's .network file is read first for this interface: our settings are a drop-in beside it");
+    }
     if (filesChanged) changed = true;
     if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
     // Before the link comes up: the first RA then installs its default route with this metric.
@@ -190,7 +224,10 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
         ({ snap: current, plan: p } = found);
         let routerFiles = false;
         for (const f of p.files) if (await writeAtomic(f)) routerFiles = true;
-        if (routerFiles && ctx.activator.reload) await ctx.activator.reload();
+        if (routerFiles && ctx.activator.reload) {
+          await ctx.activator.reload();
+          reloaded = true;
+        }
         if (routerFiles) changed = true;
       } else {
         routerMissing = true;
@@ -202,7 +239,7 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     }
 
     const own = { protocol: ctx.config.settings.protocol, ownedAddresses: owned };
-    const { applied } = await converge(ctx.kernel, p, own, log, current);
+    const { applied } = reloaded ? await convergeAfterReload(ctx, p, own, log) : await converge(ctx.kernel, p, own, log, current);
     if (routerMissing) {
       // Everything else is in place; the table's IPv6 default route waits for an RA, and the run says so.
       throw new Ec2netError('Transient', 'no router advertisement has named the IPv6 router yet', { iface: ifname, waitedMs: IPV6_ROUTER_WAIT_MS });

@@ -144,7 +144,6 @@ export function plan(input: PlanInput): Plan {
       dhcp4: subnet !== undefined,
       addresses,
       routes: routes.filter((r) => r.table === table),
-      rules,
       ...(networkd.shadowedBy ? { shadowedBy: networkd.shadowedBy } : {}),
     });
   } else {

@@ -61,11 +61,6 @@ export function inScope(route: Route, ifname: string, table: number): boolean {
   return route.table === table || (route.table === MAIN_TABLE && route.dev === ifname);
 }
 
-/** A rule's effect, whoever installed it. */
-function ruleSlot(r: Rule): string {
-  return `${r.family}|${r.src}|${r.table}|${r.priority}`;
-}
-
 /**
  * The kernel holds an IPv6 address once per interface whatever its prefix length (a second add answers EEXIST):
  * the one DHCPv6 configured with its own length serves as the /128 the plan asks for.
@@ -84,9 +79,7 @@ export function diff(desired: Desired, observed: Observed, own: Ownership): Chan
   );
   const haveRules = new Set(relevant.map(ruleKey));
   const delRules = relevant.filter((r) => !wantRules.has(ruleKey(r)));
-  // networkd installs a unit's [RoutingPolicyRule] with its own protocol (static): the same rule serves.
-  const servedElsewhere = new Set(observed.rules.filter((r) => r.protocol !== own.protocol).map(ruleSlot));
-  const addRules = desired.rules.filter((r) => !haveRules.has(ruleKey(r)) && !servedElsewhere.has(ruleSlot(r)));
+  const addRules = desired.rules.filter((r) => !haveRules.has(ruleKey(r)));
 
   const scoped = observed.routes.filter((r) => inScope(r, desired.ifname, desired.table));
   const wantRouteValues = new Set(desired.routes.map(routeValue));

@@ -6,8 +6,13 @@
  * When another generator (netplan, cloud-init) has a .network file for the same interface that networkd picks
  * first, a unit of our own would never be read: networkd uses only the first matching file. Then the same
  * settings go into a drop-in beside that file, which networkd merges into it.
+ *
+ * Source rules are not in the unit. networkd 252 gives a [RoutingPolicyRule] its own protocol (static; the
+ * section has no Protocol=), and keeps such rules after the link is gone, where nothing can tell them from
+ * another tool's: the agent installs the rules itself, stamped with its protocol, as in every backend (the
+ * boot-time ec2ifscan puts them in place). The table routes are in the unit, with Protocol= set to the agent's.
  */
-import type { Address, Route, Rule } from '../model/state.js';
+import type { Address, Route } from '../model/state.js';
 import type { FileSpec } from './files.js';
 
 export interface NetworkdPaths {
@@ -24,9 +29,8 @@ export interface NetworkdInput {
   /** False on an IPv6-only subnet: DHCPv6 only. */
   readonly dhcp4: boolean;
   readonly addresses: readonly Address[];
-  /** The ENI's own table's routes, and its source rules. */
+  /** The ENI's own table's routes. */
   readonly routes: readonly Route[];
-  readonly rules: readonly Rule[];
   /** The name of another generator's .network file that networkd picks first for this interface. */
   readonly shadowedBy?: string;
 }
@@ -54,6 +58,9 @@ function routeSection(r: Route): string[] {
   return section('Route', [
     r.dst === '0.0.0.0/0' || r.dst === '::/0' ? undefined : `Destination=${r.dst}`,
     r.gateway && `Gateway=${r.gateway}`,
+    // networkd installs the unit's routes while DHCP renews after a reload, before the subnet is connected again;
+    // the VPC router is on the link whatever the kernel's other routes say.
+    r.gateway && r.family === 4 && 'GatewayOnLink=yes',
     r.prefsrc && `PreferredSource=${r.prefsrc}`,
     r.scope === 'link' && 'Scope=link',
     r.metric > 0 && r.family === 4 ? `Metric=${r.metric}` : undefined,
@@ -68,6 +75,9 @@ export function renderNetworkd(paths: NetworkdPaths, input: NetworkdInput): File
     ...section('Network', [
       `DHCP=${input.dhcp4 ? 'yes' : 'ipv6'}`,
       'IPv6AcceptRA=yes',
+      // A reload that reconfigures the link keeps the static addresses, so the kernel does not flush the table's
+      // routes with the last IPv4 address while DHCP renews.
+      'KeepConfiguration=static',
       // The primary ENI's interface carries the instance's DNS and hostname.
       'LLMNR=no',
       'MulticastDNS=no',
@@ -80,9 +90,9 @@ export function renderNetworkd(paths: NetworkdPaths, input: NetworkdInput): File
     ]),
     ...section('DHCPv6', ['UseDNS=no', 'UseHostname=no']),
     ...section('IPv6AcceptRA', ['UseDNS=no', metric === undefined ? 'UseGateway=no' : `RouteMetric=${metric}`]),
-    ...input.addresses.flatMap((a) => section('Address', [`Address=${a.address}`])),
+    // EC2 hands out each address once: DAD would only hold an IPv6 address tentative (unusable) for a second.
+    ...input.addresses.flatMap((a) => section('Address', [`Address=${a.address}`, a.family === 6 && 'DuplicateAddressDetection=none'])),
     ...input.routes.flatMap(routeSection),
-    ...input.rules.flatMap((r) => section('RoutingPolicyRule', [`From=${r.src}`, `Table=${r.table}`, `Priority=${r.priority}`])),
   ];
   const header = `${HEADER_START}${input.eniId} (${input.mac}) and rewritten on every run; settings: /etc/ec2net/ec2net.conf`;
   if (input.shadowedBy) {

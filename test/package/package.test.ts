@@ -32,6 +32,7 @@ function expectedPaths(arch: Arch, format: 'deb' | 'rpm'): string[] {
     `/usr/lib/ec2net/netlink/prebuilds/linux-${arch.node}/node.napi.node`,
     ...CONFFILES,
     '/usr/lib/systemd/system-preset/80-ec2net.preset',
+    '/usr/lib/systemd/networkd.conf.d/ec2net.conf',
     ...COMMANDS.flatMap((c) => [`${c.dir}/${c.name}`, `/usr/share/man/man8/${c.name}.8.gz`, `/usr/share/bash-completion/completions/${c.name}`]),
     ...list('systemd', /\.(service|socket|timer|path|target)$/).map((u) => `/usr/lib/systemd/system/${u}`),
     ...list('systemd/tmpfiles.d', /\.conf$/).map((t) => `/usr/lib/tmpfiles.d/${t}`),

@@ -46,7 +46,6 @@ describe('what the networkd backend writes', () => {
     dhcp4: true,
     addresses: [{ family: 4 as const, dev: 'eth1', address: '10.0.1.11/32' }],
     routes: [],
-    rules: [],
   };
 
   test('a unit matched by MAC, or a drop-in beside the shadowing file, never both', () => {

@@ -1,0 +1,172 @@
+/**
+ * Issue 4, networkd backend: the agent against a real systemd-networkd 252 running in the instance namespace
+ * with private directories (test/vpc/networkd.ts). The backend is detected (networkd's state file), the units go
+ * to EC2NET_ROOT/run/systemd/network, which networkd sees as /run/systemd/network, and networkd reads the
+ * networkd.conf drop-in the package installs.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Vpc, type EniSpec, type RunResult } from '../vpc/vpc.js';
+import { Networkd } from '../vpc/networkd.js';
+import { commandArgv, eventually, newRoot, reach } from '../support/agent.js';
+
+const PACKAGED_DROPIN = fileURLToPath(new URL('../../../packaging/networkd.conf.d/ec2net.conf', import.meta.url));
+const SUBNETS = [
+  { name: 'd1', cidr: '10.0.1.0/24', ipv6Cidr: '2001:db8:1::/64' },
+  { name: 'd2', cidr: '10.0.2.0/24', ipv6Cidr: '2001:db8:2::/64' },
+];
+const N0: EniSpec = { id: 'eni-0000000000000d000', mac: '02:ec:00:00:03:10', ifname: 'eth0', subnet: 'd1', deviceNumber: 0, ipv4s: ['10.0.1.10'], ipv6s: ['2001:db8:1::10'] };
+const N1: EniSpec = {
+  id: 'eni-0000000000000d001',
+  mac: '02:ec:00:00:03:11',
+  ifname: 'eth1',
+  subnet: 'd2',
+  deviceNumber: 1,
+  ipv4s: ['10.0.2.10', '10.0.2.11', '10.0.2.12'],
+  ipv4Prefixes: ['10.0.2.48/28'],
+  ipv6s: ['2001:db8:2::10', '2001:db8:2::11'],
+  ipv6Prefixes: ['2001:db8:2:0:1234::/80'],
+};
+/** In the primary's subnet; a netplan-style file for it sorts before ec2net's unit. */
+const N2: EniSpec = { id: 'eni-0000000000000d002', mac: '02:ec:00:00:03:12', ifname: 'eth2', subnet: 'd1', deviceNumber: 2, ipv4s: ['10.0.1.20', '10.0.1.21'], ipv6s: ['2001:db8:1::20', '2001:db8:1::21'] };
+const NETPLAN_ETH2 = '10-netplan-eth2.network';
+// netplan matches by PermanentMACAddress= on real NICs; a veth has no permanent address, so MACAddress= here.
+const NETPLAN = `[Match]\nMACAddress=${N2.mac}\nName=eth2\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=ipv6\n\n[DHCPv4]\nRouteMetric=100\nUseMTU=true\n`;
+const FOREIGN_RULE = '1000: from 10.0.9.0/24 lookup 100 proto static';
+const FOREIGN_ROUTE = '192.0.2.0/24 dev eth1 proto static';
+const FOREIGN_ROUTE_TABLE = 'table 10001';
+
+describe('networkd backend against a real systemd-networkd', () => {
+  let vpc: Vpc;
+  let nd: Networkd;
+  let root: string;
+
+  const run = (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []): Promise<RunResult> =>
+    nd.exec([...commandArgv(command), ...args], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
+  const ok = async (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []) => {
+    const r = await run(command, args);
+    assert.equal(r.code, 0, `${command} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r;
+  };
+  const ip = async (...args: string[]) => {
+    const r = await vpc.exec('instance', ['ip', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '');
+  };
+  const everyAddress = (enis: EniSpec[]) => enis.flatMap((e) => [...e.ipv4s, ...(e.ipv6s ?? [])]);
+
+  before(async () => {
+    vpc = await Vpc.create({ subnets: SUBNETS });
+    // The image's own networkd config gives the primary ENI's RA default route metric 512 (the numbering's
+    // 512 + 100 x 0 + 0), as on Amazon Linux 2023; the secondaries' 513 and 514 then rank behind it.
+    const sysctl = await vpc.exec('instance', ['sysctl', '-q', '-w', 'net.ipv6.conf.default.ra_defrtr_metric=512']);
+    assert.equal(sysctl.code, 0, sysctl.stderr);
+    await vpc.attach(N0);
+    root = newRoot();
+    for (const d of ['run/systemd/network', 'etc/systemd/network']) mkdirSync(`${root}/${d}`, { recursive: true });
+    // networkd and the agent both see this directory as /etc/systemd/network (bound below).
+    writeFileSync(`${root}/etc/systemd/network/${NETPLAN_ETH2}`, NETPLAN);
+    // Detection looks for networkd's state file under EC2NET_ROOT; inside the harness's mounts this is networkd's own.
+    symlinkSync('/run/systemd/netif', `${root}/run/systemd/netif`);
+    nd = await Networkd.start(vpc, {
+      networkDir: `${root}/run/systemd/network`,
+      confDropins: { 'ec2net.conf': readFileSync(PACKAGED_DROPIN, 'utf8') },
+      binds: { '/etc/systemd/network': `${root}/etc/systemd/network` },
+    });
+    await vpc.attach(N1);
+    await vpc.attach(N2);
+    await nd.waitForSetup('eth2', 'configured');
+    await eventually(async () => assert.notDeepEqual(await ip('-6', 'route', 'show', 'default', 'dev', 'eth0'), []), 10_000);
+    await ip('rule', 'add', 'from', '10.0.9.0/24', 'lookup', '100', 'priority', '1000', 'proto', 'static');
+  });
+  after(async () => {
+    await nd?.stop();
+    await vpc?.destroy();
+  });
+
+  test('(a) dual-stack: after ec2ifscan every IPv4 and IPv6 address of every secondary ENI is reachable', async () => {
+    const r0 = await reach(vpc, everyAddress([N1, N2]));
+    assert.ok(r0.failed.length > 0, 'before the agent, the source check drops replies');
+    const scan = await ok('ec2ifscan');
+    const r = await reach(vpc, everyAddress([N0, N1, N2]));
+    assert.deepEqual(r.failed, [], `unreachable: ${r.failed.join(', ')}; scan log: ${scan.stderr}`);
+  });
+
+  test('(a) the unit is the one networkd uses: DHCP MTU, main metric 513 from DHCP, table routes and addresses', async () => {
+    const unit = `${root}/run/systemd/network/70-ec2net-eth1.network`;
+    assert.ok(existsSync(unit));
+    const status = await nd.status('eth1');
+    assert.equal(status.networkFile, '/run/systemd/network/70-ec2net-eth1.network', status.text);
+    assert.equal(status.setup, 'configured', status.text);
+    assert.ok((await ip('link', 'show', 'eth1')).some((l) => l.includes('mtu 9001')), 'the DHCP-supplied MTU');
+    const main = await ip('-4', 'route', 'show', 'default');
+    assert.ok(main.some((l) => l.includes('dev eth1 proto dhcp') && l.includes('metric 513')), main.join(' | '));
+    const table4 = await ip('-4', 'route', 'show', 'table', '10001');
+    assert.ok(table4.some((l) => l.startsWith('default via 10.0.2.1 dev eth1 proto 236')), table4.join(' | '));
+    const table6 = await ip('-6', 'route', 'show', 'table', '10001');
+    assert.ok(table6.some((l) => l.startsWith(`default via ${vpc.gateway6('d2')} dev eth1 proto 236`)), table6.join(' | '));
+    const rules = [...(await ip('-4', 'rule', 'show')), ...(await ip('-6', 'rule', 'show'))];
+    for (const src of ['10.0.2.10', '10.0.2.48/28', '2001:db8:2::11', '2001:db8:2:0:1234::/80']) {
+      assert.ok(rules.includes(`10001: from ${src} lookup 10001 proto 236`), `${src}: ${rules.join(' | ')}`);
+    }
+  });
+
+  test('(e) a netplan-style lower-numbered file for eth2: the settings go in a drop-in beside it and take effect', async () => {
+    const dropin = `${root}/run/systemd/network/${NETPLAN_ETH2}.d/70-ec2net.conf`;
+    assert.ok(existsSync(dropin), 'the drop-in is written');
+    assert.equal(existsSync(`${root}/run/systemd/network/70-ec2net-eth2.network`), false, 'no unit that networkd would ignore');
+    const status = await nd.status('eth2');
+    assert.equal(status.networkFile, `/etc/systemd/network/${NETPLAN_ETH2}`, status.text);
+    // The drop-in's RouteMetric (512 + device 2) replaces netplan's 100: networkd applied our settings.
+    const main = await ip('-4', 'route', 'show', 'default');
+    assert.ok(main.some((l) => l.includes('dev eth2 proto dhcp') && l.includes('metric 514')), main.join(' | '));
+    assert.deepEqual((await reach(vpc, everyAddress([N2]))).failed, []);
+  });
+
+  test('(e) a foreign rule and foreign routes survive the reload of a changed unit; rules survive a reconfigure', async () => {
+    // Link routes: a route via the DHCP gateway would go with the DHCP address while networkd renews it (the
+    // kernel's doing, not networkd's).
+    await ip('route', 'add', '192.0.2.0/24', 'dev', 'eth1', 'proto', 'static');
+    await ip('route', 'add', '198.18.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', 'static');
+    const foreignSurvives = async (after: string) => {
+      const rules = await ip('rule', 'show');
+      assert.ok(rules.includes(FOREIGN_RULE), `${after}: foreign rule gone: ${rules.join(' | ')}`);
+      const routes = await ip('-4', 'route', 'show', 'table', 'all');
+      assert.ok(routes.some((l) => l.startsWith(FOREIGN_ROUTE)), `${after}: foreign main route gone: ${routes.join(' | ')}`);
+      assert.ok(routes.some((l) => l.startsWith('198.18.0.0/24') && l.includes(FOREIGN_ROUTE_TABLE)), `${after}: foreign route in table 10001 gone: ${routes.join(' | ')}`);
+      // ec2net's own rules are foreign to networkd too.
+      assert.ok(rules.includes('10001: from 10.0.2.10 lookup 10001 proto 236'), `${after}: ${rules.join(' | ')}`);
+    };
+    // A new secondary address: the agent rewrites the unit and has networkd reload it, which reconfigures eth1.
+    await vpc.assignIpv4(N1.id, '10.0.2.13');
+    const since = nd.mark();
+    await ok('ec2ifup', ['eth1']);
+    assert.ok(nd.log(since).includes('eth1: Reconfiguring with /run/systemd/network/70-ec2net-eth1.network'), 'the reload reconfigured eth1');
+    await nd.waitForSetup('eth1', 'configured');
+    await foreignSurvives('reload');
+    assert.deepEqual((await reach(vpc, [...everyAddress([N1]), '10.0.2.13'])).failed, []);
+
+    // An explicit reconfigure drops every address for a moment, and the kernel flushes the routes of a device
+    // that has no IPv4 address left (networkd logs no removal): rules, which belong to no device, stay.
+    await nd.reconfigure('eth1');
+    await nd.waitForSetup('eth1', 'configured');
+    const rules = await ip('rule', 'show');
+    assert.ok(rules.includes(FOREIGN_RULE) && rules.includes('10001: from 10.0.2.10 lookup 10001 proto 236'), rules.join(' | '));
+    await ok('ec2ifup', ['eth1']);
+    assert.deepEqual((await reach(vpc, [...everyAddress([N1]), '10.0.2.13'])).failed, []);
+  });
+
+  test('detach: the unit and the drop-in go, rules and tables go, netplan\'s file stays', async () => {
+    await vpc.detach(N1.id);
+    await vpc.detach(N2.id);
+    await ok('ec2net', ['cleanup']);
+    assert.equal(existsSync(`${root}/run/systemd/network/70-ec2net-eth1.network`), false);
+    assert.equal(existsSync(`${root}/run/systemd/network/${NETPLAN_ETH2}.d/70-ec2net.conf`), false);
+    assert.ok(existsSync(`${root}/etc/systemd/network/${NETPLAN_ETH2}`));
+    const rules = [...(await ip('-4', 'rule', 'show')), ...(await ip('-6', 'rule', 'show'))];
+    assert.ok(!rules.some((l) => l.includes('proto 236')), rules.join(' | '));
+    assert.ok(rules.includes(FOREIGN_RULE));
+  });
+});
