@@ -108,7 +108,8 @@ export async function routeLines(vpc: Vpc): Promise<string[]> {
 export async function addressLines(vpc: Vpc, dev: string): Promise<string[]> {
   // Both families; the kernel's own IPv6 link-local address is not an ENI address.
   const links = await ipJson<{ addr_info?: { family: string; local: string; prefixlen: number }[] }[]>(vpc, ['addr', 'show', 'dev', dev, 'scope', 'global']);
-  return links.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`)).sort();
+  // `ip -j` prints an empty object for each address the scope filter left out.
+  return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.local !== undefined).map((a) => `${a.local}/${a.prefixlen}`)).sort();
 }
 
 export async function kernelSnapshot(vpc: Vpc, devs: string[]) {
