@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Vpc, type EniSpec } from '../vpc/vpc.js';
-import { agent, eventually, newRoot, prefixAddresses, reach } from '../support/agent.js';
+import { agent, commandArgv, eventually, newRoot, prefixAddresses, reach } from '../support/agent.js';
 
 /** The kernel solicits a router about a second after link up, once its link-local address has passed DAD. */
 const RA_WAIT_MS = 10_000;
@@ -141,6 +141,24 @@ describe('IPv6, prefixes and IPv6-only subnets (ifcfg backend)', () => {
     assert.ok(!(await lines(vpc, ['-6', 'rule', 'show'])).some((l) => l.includes('lookup 10001')));
     assert.deepEqual(await lines(vpc, ['-6', 'route', 'show', 'table', '10001']), []);
     assert.ok(existsSync(`${root}/etc/sysconfig/network-scripts/route6-eth1`));
+  });
+
+  test('SET_HOSTNAME=yes: an unnamed instance takes IMDS local-hostname; a named one keeps its name', async () => {
+    mkdirSync(`${root}/etc/ec2net`, { recursive: true });
+    writeFileSync(`${root}/etc/ec2net/ec2net.conf`, 'SET_HOSTNAME=yes\n');
+    // Its own UTS namespace, so the name it sets is nobody else's.
+    const scanWithHostname = async (initial: string) => {
+      const script = 'hostname "$1" && shift && "$@" >/dev/null 2>&1; hostname';
+      const r = await vpc.exec('instance', ['unshare', '--uts', 'sh', '-c', script, 'sh', initial, ...commandArgv('ec2ifscan')], {
+        env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl },
+        timeoutMs: 120_000,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    assert.equal(await scanWithHostname('localhost'), 'ip-10-0-1-10.ec2.internal');
+    assert.equal(readFileSync(`${root}/etc/hostname`, 'utf8'), 'ip-10-0-1-10.ec2.internal\n');
+    assert.equal(await scanWithHostname('build-7'), 'build-7');
   });
 });
 

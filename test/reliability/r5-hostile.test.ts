@@ -3,7 +3,7 @@
  *
  * - IMDS values (newlines and shell metacharacters in addresses, the MAC directory listing, the ENI id and the
  *   top-level mac; bodies over 64 KiB; invalid CIDRs; an IPv6 address in local-ipv4s; duplicate entries; a prefix
- *   wider than the subnet; device-number "-1" and "1e9"): `ec2ifup IF` exits 1 with an error naming the key; no file
+ *   wider than the subnet; device-number "-1" and "1e9"; hostile ipv6s, ipv6-prefix and subnet-ipv6-cidr-blocks): `ec2ifup IF` exits 1 with an error naming the key; no file
  *   is written; no dhclient is started; the kernel (rules, routes, addresses, link flags, altnames) is unchanged.
  *   A daemon started against the same IMDS stays up, answers `ec2net status`, starts no child process, writes nothing
  *   for the interface, and logs the refusal.
@@ -65,6 +65,15 @@ const IMDS_CASES: ImdsCase[] = [
   { name: 'device-number 1e9', path: KEY('device-number'), body: '1e9', key: 'device-number' },
   { name: 'device-number with a second line', path: KEY('device-number'), body: '1\n2', key: 'device-number' },
   { name: 'network-card with a command', path: KEY('network-card'), body: '1;reboot', key: 'network-card' },
+  { name: 'command substitution in an IPv6 address', path: KEY('ipv6s'), body: `2001:db8:2::50\n$(touch ${PWNED})`, key: 'ipv6s' },
+  { name: 'a zone index on an IPv6 address', path: KEY('ipv6s'), body: '2001:db8:2::50%eth0', key: 'ipv6s' },
+  { name: 'an IPv4 address where IPv6 belongs', path: KEY('ipv6s'), body: '10.0.2.50', key: 'ipv6s' },
+  { name: 'a link-local IPv6 address', path: KEY('ipv6s'), body: 'fe80::50', key: 'ipv6s' },
+  { name: 'an over-long IPv6 list (> 256 entries)', path: KEY('ipv6s'), body: Array.from({ length: 300 }, (_, i) => `2001:db8:2::${(i + 1).toString(16)}`).join('\n'), key: 'ipv6s' },
+  { name: 'an IPv6 prefix wider than /64', path: KEY('ipv6-prefix'), body: '2001:db8::/48', key: 'ipv6-prefix' },
+  { name: 'an IPv6 prefix with host bits set', path: KEY('ipv6-prefix'), body: '2001:db8:2::1/80', key: 'ipv6-prefix' },
+  { name: 'an IPv6 subnet block with a command', path: KEY('subnet-ipv6-cidr-blocks'), body: '2001:db8:2::/64;reboot', key: 'subnet-ipv6-cidr-blocks' },
+  { name: 'a network-card that is not a number', path: KEY('network-card'), body: 'x1', key: 'network-card' },
 ];
 
 interface CliCase {

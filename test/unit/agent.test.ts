@@ -303,6 +303,26 @@ describe('ec2ifup, multi-card numbering', () => {
     });
   }
 
+  test('64 ENIs on four cards (device numbers 0-15 on each): every ENI gets its own table', async () => {
+    const enis: FakeEni[] = [];
+    for (let card = 0; card < 4; card++) {
+      for (let device = 0; device < 16; device++) {
+        const n = card * 16 + device;
+        const hex = n.toString(16).padStart(2, '0');
+        enis.push({ mac: `02:00:00:00:01:${hex}`, id: `eni-000000000000001${hex}`, deviceNumber: device, networkCard: card, subnet: '10.0.4.0/22', ipv4s: [`10.0.${4 + (n >> 6)}.${10 + n}`] });
+      }
+    }
+    const { kernel, ctx } = world(enis);
+    const result = await scan(ctx);
+    assert.deepEqual(result.failed, []);
+    const tableOf = new Map<string, number>();
+    for (const r of kernel.rules_) tableOf.set(r.src, r.table);
+    // The primary (card 0, device 0) has no rules: 63 secondary ENIs, 63 distinct tables, as numbered.
+    assert.equal(tableOf.size, 63);
+    assert.equal(new Set(tableOf.values()).size, 63);
+    for (const e of enis.slice(1)) assert.equal(tableOf.get(`${e.ipv4s[0]}/32`), 10000 + 100 * (e.networkCard ?? 0) + Number(e.deviceNumber));
+  });
+
   test('on a single-card instance (no network-card key anywhere) the absent key is card 0', async () => {
     const { kernel, ctx, imds } = world([ETH0, ETH1]);
     await ifup(ctx, 'eth1');
