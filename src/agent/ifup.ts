@@ -138,6 +138,17 @@ async function convergeAfterReload(ctx: AgentContext, p: Plan, own: Ownership, l
   }
 }
 
+/**
+ * Writes the plan's files; returns whether any changed. networkd reads its units only when told, and an unchanged
+ * unit needs no reload (a reload of a changed one reconfigures the link).
+ */
+async function writeFiles(ctx: AgentContext, p: Plan): Promise<boolean> {
+  let changed = false;
+  for (const f of p.files) if (await writeAtomic(f)) changed = true;
+  if (changed && ctx.activator.reload) await ctx.activator.reload();
+  return changed;
+}
+
 /** Reads the admin's flags and IMDS, and plans; changes nothing. */
 export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan; os: OsFacts }> {
   const os = await osFacts(ctx, link);
@@ -198,19 +209,14 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     // goes, at any later point leaves what a cleanup needs to find its files, DHCP client, rules and addresses.
     await writeRecord(ctx, { ...record, converged: false, addresses: [...new Set([...owned, ...desiredAddresses])], files: written(p) });
 
-    let changed = false;
-    let filesChanged = false;
-    for (const f of p.files) if (await writeAtomic(f)) filesChanged = true;
-    // networkd reads its units only when told; an unchanged unit needs no reload (which would reconfigure the link).
-    let reloaded = false;
-    if (filesChanged && ctx.activator.reload) {
-      await ctx.activator.reload();
-      reloaded = true;
-    }
+    let changed = await writeFiles(ctx, p);
+    let reloaded = changed && ctx.activator.reload !== undefined;
     if (os.backend.kind === 'networkd' && os.backend.shadowedBy) {
-      log.info({ shadowedBy: os.backend.shadowedBy, dropin: p.files[0]?.path }, "another generator's .network file is read first for this interface: our settings are a drop-in beside it");
+      log[changed ? 'info' : 'debug'](
+        { shadowedBy: os.backend.shadowedBy, dropin: p.files[0]?.path },
+        "another generator's .network file is read first for this interface: our settings are a drop-in beside it",
+      );
     }
-    if (filesChanged) changed = true;
     if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
     // Before the link comes up: the first RA then installs its default route with this metric.
     if (p.raRouteMetric !== undefined && (await ctx.kernel.setRaRouteMetric(ifname, p.raRouteMetric))) changed = true;
@@ -222,13 +228,10 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
       const found = await awaitIpv6Router(ctx, p, meta, os);
       if (found) {
         ({ snap: current, plan: p } = found);
-        let routerFiles = false;
-        for (const f of p.files) if (await writeAtomic(f)) routerFiles = true;
-        if (routerFiles && ctx.activator.reload) {
-          await ctx.activator.reload();
-          reloaded = true;
+        if (await writeFiles(ctx, p)) {
+          changed = true;
+          reloaded ||= ctx.activator.reload !== undefined;
         }
-        if (routerFiles) changed = true;
       } else {
         routerMissing = true;
       }
