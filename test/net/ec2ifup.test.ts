@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { Vpc } from '../vpc/vpc.js';
-import { ENI0, ENI1, ENI2, SUBNETS, addressesOf, agent, addressLines, kernelSnapshot, newRoot, prefixAddresses, reach, routeLines, ruleLines } from '../support/agent.js';
+import { ENI0, ENI1, ENI2, SUBNETS, addressesOf, agent, succeeded, addressLines, kernelSnapshot, newRoot, prefixAddresses, reach, routeLines, ruleLines } from '../support/agent.js';
 
 // proto 4 is `static`.
 const FOREIGN_RULE = '1000 from 10.0.9.0/24 lookup 100 proto 4';
@@ -18,11 +18,7 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
   let vpc: Vpc;
   let root: string;
 
-  const ok = async (cmd: Parameters<typeof agent>[2], args: string[] = []) => {
-    const r = await agent(vpc, root, cmd, args);
-    assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r;
-  };
+  const ok = async (cmd: Parameters<typeof agent>[2], args: string[] = []) => succeeded(await agent(vpc, root, cmd, args), `${cmd} ${args.join(' ')}`);
   const foreignSurvives = async () => {
     const rules = await ruleLines(vpc);
     assert.ok(rules.includes(FOREIGN_RULE), `foreign rule gone: ${rules.join(' | ')}`);

@@ -7,16 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Vpc, type EniSpec } from '../vpc/vpc.js';
-import { agent, commandArgv, eventually, newRoot, prefixAddresses, reach } from '../support/agent.js';
+import { DUAL_SUBNETS, agent, succeeded, commandArgv, eventually, newRoot, prefixAddresses, reach } from '../support/agent.js';
 
 /** The kernel solicits a router about a second after link up, once its link-local address has passed DAD. */
 const RA_WAIT_MS = 10_000;
 
-const DUAL_SUBNETS = [
-  { name: 'd1', cidr: '10.0.1.0/24', ipv6Cidr: '2001:db8:1::/64' },
-  { name: 'd2', cidr: '10.0.2.0/24', ipv6Cidr: '2001:db8:2::/64' },
-  { name: 'o6', ipv6Cidr: '2001:db8:3::/64' },
-];
 const P0: EniSpec = { id: 'eni-0000000000000b000', mac: '02:ec:00:00:01:10', ifname: 'eth0', subnet: 'd1', deviceNumber: 0, ipv4s: ['10.0.1.10'], ipv6s: ['2001:db8:1::10'] };
 const P1: EniSpec = {
   id: 'eni-0000000000000b001',
@@ -43,11 +38,7 @@ async function lines(vpc: Vpc, args: string[]): Promise<string[]> {
 describe('IPv6, prefixes and IPv6-only subnets (ifcfg backend)', () => {
   let vpc: Vpc;
   let root: string;
-  const ok = async (cmd: Parameters<typeof agent>[2], args: string[] = []) => {
-    const r = await agent(vpc, root, cmd, args);
-    assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r;
-  };
+  const ok = async (cmd: Parameters<typeof agent>[2], args: string[] = []) => succeeded(await agent(vpc, root, cmd, args), `${cmd} ${args.join(' ')}`);
 
   before(async () => {
     vpc = await Vpc.create({ subnets: DUAL_SUBNETS });

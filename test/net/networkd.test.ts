@@ -10,13 +10,10 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { fileURLToPath } from 'node:url';
 import { Vpc, type EniSpec, type RunResult } from '../vpc/vpc.js';
 import { Networkd } from '../vpc/networkd.js';
-import { commandArgv, eventually, newRoot, reach } from '../support/agent.js';
+import { DUAL_SUBNETS, commandArgv, eventually, newRoot, reach, succeeded } from '../support/agent.js';
 
 const PACKAGED_DROPIN = fileURLToPath(new URL('../../../packaging/networkd.conf.d/ec2net.conf', import.meta.url));
-const SUBNETS = [
-  { name: 'd1', cidr: '10.0.1.0/24', ipv6Cidr: '2001:db8:1::/64' },
-  { name: 'd2', cidr: '10.0.2.0/24', ipv6Cidr: '2001:db8:2::/64' },
-];
+const SUBNETS = DUAL_SUBNETS.slice(0, 2);
 const N0: EniSpec = { id: 'eni-0000000000000d000', mac: '02:ec:00:00:03:10', ifname: 'eth0', subnet: 'd1', deviceNumber: 0, ipv4s: ['10.0.1.10'], ipv6s: ['2001:db8:1::10'] };
 const N1: EniSpec = {
   id: 'eni-0000000000000d001',
@@ -45,11 +42,7 @@ describe('networkd backend against a real systemd-networkd', () => {
 
   const run = (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []): Promise<RunResult> =>
     nd.exec([...commandArgv(command), ...args], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
-  const ok = async (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []) => {
-    const r = await run(command, args);
-    assert.equal(r.code, 0, `${command} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-    return r;
-  };
+  const ok = async (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []) => succeeded(await run(command, args), `${command} ${args.join(' ')}`);
   const ip = async (...args: string[]) => {
     const r = await vpc.exec('instance', ['ip', ...args]);
     assert.equal(r.code, 0, r.stderr);

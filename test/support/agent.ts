@@ -28,6 +28,13 @@ export const SUBNETS = [
   { name: 's2', cidr: '10.0.2.0/24' },
 ];
 
+/** Two dual-stack subnets and an IPv6-only one, for the IPv6 tests. */
+export const DUAL_SUBNETS = [
+  { name: 'd1', cidr: '10.0.1.0/24', ipv6Cidr: '2001:db8:1::/64' },
+  { name: 'd2', cidr: '10.0.2.0/24', ipv6Cidr: '2001:db8:2::/64' },
+  { name: 'o6', ipv6Cidr: '2001:db8:3::/64' },
+];
+
 export function prefixAddresses(cidr: string): string[] {
   const [base, len] = cidr.split('/') as [string, string];
   const octets = base.split('.').map(Number) as [number, number, number, number];
@@ -58,6 +65,12 @@ export function agent(vpc: Vpc, root: string, command: 'ec2ifup' | 'ec2ifdown' |
     env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' },
     timeoutMs: 120_000,
   });
+}
+
+/** The exit of a command that must succeed, with its log in the assertion message when it does not. */
+export function succeeded(r: RunResult, what: string): RunResult {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${r.stderr}`);
+  return r;
 }
 
 export interface IpRule {
