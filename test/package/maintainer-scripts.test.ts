@@ -16,13 +16,18 @@ const RM = ['/usr/bin/rm', '/bin/rm'].find((p) => existsSync(p)) ?? 'rm';
 const ENABLED_ON_INSTALL = ['ec2ifscan.service', 'ec2netd.service'];
 
 /** Generated state that purge removes, and files of others (and of ec2-net-utils' format) that it must leave. */
-const OURS = ['/run/ec2net/state/0a1b2c3d4e5f.json', '/run/ec2net/dhclient-eth1.pid', '/etc/udev/rules.d/70-ec2net-persistent-net.rules'];
+/** networkd units and drop-ins ec2net wrote: they open with its mark. */
+const MARKED = ['/run/systemd/network/70-ec2net-eth1.network', '/run/systemd/network/10-netplan-eth2.network.d/70-ec2net.conf'];
+const OURS = ['/run/ec2net/state/0a1b2c3d4e5f.json', '/run/ec2net/dhclient-eth1.pid', '/etc/udev/rules.d/70-ec2net-persistent-net.rules', ...MARKED];
 const THEIRS = [
   '/run/other/state',
   '/etc/udev/rules.d/70-persistent-net.rules',
   '/etc/sysconfig/network-scripts/ifcfg-eth1',
   '/etc/sysconfig/network-scripts/route-eth1',
   '/etc/dhcp/dhclient-eth1.conf',
+  '/run/systemd/network/10-netplan-eth2.network',
+  // Named like ec2net's, written by someone else: no mark, so it stays.
+  '/run/systemd/network/70-ec2net-eth9.network',
 ];
 
 interface Outcome {
@@ -40,9 +45,10 @@ mount -t tmpfs ec2net-test /run
 mount -t tmpfs ec2net-test /etc
 if [ "$SYSTEMD_RUNNING" = yes ]; then mkdir -p /run/systemd/system; fi
 for f in $FIXTURE; do mkdir -p "$(dirname "$f")"; echo fixture > "$f"; done
+for f in $MARKED; do echo '# Written by ec2net for eni-0a1b2c3d4e5f60001 (0a:1b:2c:3d:4e:5f) and rewritten on every run' > "$f"; done
 PATH="$STUB_DIR" /bin/sh "$SCRIPT" "$@" > "$WORK/out" 2>&1
 echo $? > "$WORK/status"
-find /run /etc -type f ! -path '/run/systemd/*' | sort > "$WORK/files"
+find /run /etc -type f ! -path '/run/systemd/system/*' | sort > "$WORK/files"
 `;
 
 const STUB = `#!/bin/sh
@@ -74,6 +80,7 @@ function runScript(text: string, args: string[], opts: { systemd: boolean; disab
     STUB_DISABLED: (opts.disabled ?? []).join(' '),
     SYSTEMD_RUNNING: opts.systemd ? 'yes' : 'no',
     FIXTURE: [...OURS, ...THEIRS].join(' '),
+    MARKED: MARKED.join(' '),
   };
   ok('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', DRIVER, 'driver', ...args], { env });
   const status = Number(readFileSync(`${work}/status`, 'utf8'));

@@ -220,13 +220,14 @@ describe("ec2netd.service's sandbox", () => {
     assert.equal(one(u, 'Service', 'NoNewPrivileges'), 'yes');
   });
 
-  test('writable: only /run/ec2net and the /etc directories ec2net writes (paths taken from src/config.ts)', () => {
+  test('writable: only /run/ec2net, /run/systemd/network, the IPv6 interface sysctls and the /etc directories ec2net writes (paths taken from src/config.ts)', () => {
     assert.equal(one(u, 'Service', 'ProtectSystem'), 'strict');
     const writable = [
       ...list(u, 'Service', 'ReadWritePaths').map((p) => p.replace(/^-/, '')),
       ...list(u, 'Service', 'ConfigurationDirectory').map((d) => `/etc/${d}`),
     ].sort();
-    assert.deepEqual(writable, [root.dhcp, root.networkScripts, '/etc/udev/rules.d', root.runDir].sort());
+    // The networkd backend's units, and the RA default-route metric of each interface (a per-namespace sysctl).
+    assert.deepEqual(writable, [root.dhcp, root.networkScripts, '/etc/udev/rules.d', root.runDir, root.runNetwork, '/proc/sys/net/ipv6/conf'].sort());
     assert.ok(root.stateDir.startsWith(`${root.runDir}/`));
     // RuntimeDirectory= would be removed when the unit stops, with the state ec2ifup and ec2ifdown share.
     for (const key of ['RuntimeDirectory', 'StateDirectory', 'CacheDirectory', 'LogsDirectory', 'ReadOnlyPaths', 'InaccessiblePaths']) {
