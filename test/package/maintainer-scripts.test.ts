@@ -13,6 +13,7 @@ import { BUILD_TIMEOUT_MS, isRoot, ok, packageFile, packages, run, scratch } fro
 
 const STUBS = ['systemctl', 'deb-systemd-helper', 'deb-systemd-invoke', 'systemd-tmpfiles'];
 const RM = ['/usr/bin/rm', '/bin/rm'].find((p) => existsSync(p)) ?? 'rm';
+const GREP = ['/usr/bin/grep', '/bin/grep'].find((p) => existsSync(p)) ?? 'grep';
 const ENABLED_ON_INSTALL = ['ec2ifscan.service', 'ec2netd.service'];
 
 /** Generated state that purge removes, and files of others (and of ec2-net-utils' format) that it must leave. */
@@ -37,7 +38,7 @@ interface Outcome {
   readonly files: string[];
 }
 
-// Everything the script can touch is on tmpfs mounted in this namespace only. Its PATH holds the stubs and rm,
+// Everything the script can touch is on tmpfs mounted in this namespace only. Its PATH holds the stubs, rm and grep,
 // nothing else: any other command it tried would fail the test instead of running for real.
 const DRIVER = `
 set -u
@@ -69,6 +70,7 @@ function runScript(text: string, args: string[], opts: { systemd: boolean; disab
     chmodSync(`${work}/bin/${s}`, 0o755);
   }
   symlinkSync(RM, `${work}/bin/rm`);
+  symlinkSync(GREP, `${work}/bin/grep`);
   writeFileSync(`${work}/script`, text);
   writeFileSync(`${work}/log`, '');
   const env = {
