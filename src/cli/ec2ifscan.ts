@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { maybeSetHostname } from '../agent/hostname.js';
 import { scan } from '../agent/scan.js';
 import { EXIT_FAILED, EXIT_OK, runMain } from './common.js';
 
@@ -8,13 +7,6 @@ runMain({
   usage: 'usage: ec2ifscan [--root DIR] [--verbose]\n\nConfigure every interface that is an ENI of this instance and is not configured yet.',
   ifaces: 0,
   async run(ctx) {
-    let hostnameFailed = false;
-    try {
-      await maybeSetHostname(ctx);
-    } catch (e) {
-      hostnameFailed = true;
-      ctx.log.error({ err: e }, 'setting the hostname failed');
-    }
     const result = await scan(ctx);
     ctx.log.info(
       {
@@ -24,6 +16,6 @@ runMain({
       },
       'scan finished',
     );
-    return result.failed.length === 0 && !hostnameFailed ? EXIT_OK : EXIT_FAILED;
+    return result.failed.length === 0 ? EXIT_OK : EXIT_FAILED;
   },
 });

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * ec2net SUBCOMMAND: status, plan and cleanup.
+ * ec2net SUBCOMMAND: status, plan, cleanup and hostname.
  */
 import { cleanupDetached } from '../agent/detach.js';
+import { maybeSetHostname } from '../agent/hostname.js';
 import { linkWithMac, planFor } from '../agent/ifup.js';
 import { formatStatus, interfaceStatus, type InterfaceStatus } from '../agent/status.js';
 import { describeAddress, describeRoute, describeRule } from '../model/state.js';
@@ -12,11 +13,13 @@ import { EXIT_OK, EXIT_USAGE, main, type Command } from './common.js';
 const USAGE = `usage: ec2net status [--json] [--root DIR]
        ec2net plan [--json] [--root DIR] IFACE
        ec2net cleanup [--root DIR]
+       ec2net hostname [--root DIR]
 
 status   per ENI: id, device/card, table, addresses, rules and routes as the kernel holds them; with the daemon
          running also drift seen, last refresh and last error
 plan     the rules, routes, addresses and files ec2ifup would make true for IFACE; changes nothing
-cleanup  remove the rules, files and records of every ENI whose device is gone`;
+cleanup  remove the rules, files and records of every ENI whose device is gone
+hostname with SET_HOSTNAME=yes in ec2net.conf, name a system that has no hostname after IMDS local-hostname`;
 
 const json = { json: { type: 'boolean' as const } };
 
@@ -66,6 +69,15 @@ const commands: Record<string, Command> = {
     async run(ctx) {
       const macs = await cleanupDetached(ctx);
       ctx.log.info({ macs }, 'cleanup finished');
+      return EXIT_OK;
+    },
+  },
+  hostname: {
+    name: 'ec2net hostname',
+    usage: USAGE,
+    ifaces: 0,
+    async run(ctx) {
+      ctx.log.debug({ outcome: await maybeSetHostname(ctx) }, 'hostname checked');
       return EXIT_OK;
     },
   },

@@ -134,13 +134,13 @@ describe('IPv6, prefixes and IPv6-only subnets (ifcfg backend)', () => {
     assert.ok(existsSync(`${root}/etc/sysconfig/network-scripts/route6-eth1`));
   });
 
-  test('SET_HOSTNAME=yes: an unnamed instance takes IMDS local-hostname; a named one keeps its name', async () => {
+  test('SET_HOSTNAME=yes: ec2net hostname names an unnamed instance after IMDS local-hostname; a named one keeps its name', async () => {
     mkdirSync(`${root}/etc/ec2net`, { recursive: true });
     writeFileSync(`${root}/etc/ec2net/ec2net.conf`, 'SET_HOSTNAME=yes\n');
     // Its own UTS namespace, so the name it sets is nobody else's.
     const scanWithHostname = async (initial: string) => {
       const script = 'hostname "$1" && shift && "$@" >/dev/null 2>&1; hostname';
-      const r = await vpc.exec('instance', ['unshare', '--uts', 'sh', '-c', script, 'sh', initial, ...commandArgv('ec2ifscan')], {
+      const r = await vpc.exec('instance', ['unshare', '--uts', 'sh', '-c', script, 'sh', initial, ...commandArgv('ec2net'), 'hostname'], {
         env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl },
         timeoutMs: 120_000,
       });

@@ -14,7 +14,7 @@ import { BUILD_TIMEOUT_MS, isRoot, ok, packageFile, packages, run, scratch } fro
 const STUBS = ['systemctl', 'deb-systemd-helper', 'deb-systemd-invoke', 'systemd-tmpfiles'];
 const RM = ['/usr/bin/rm', '/bin/rm'].find((p) => existsSync(p)) ?? 'rm';
 const GREP = ['/usr/bin/grep', '/bin/grep'].find((p) => existsSync(p)) ?? 'grep';
-const ENABLED_ON_INSTALL = ['ec2ifscan.service', 'ec2netd.service'];
+const ENABLED_ON_INSTALL = ['ec2ifscan.service', 'ec2net-hostname.service', 'ec2netd.service'];
 
 /** Generated state that purge removes, and files of others (and of ec2-net-utils' format) that it must leave. */
 /** networkd units and drop-ins ec2net wrote: they open with its mark. */
@@ -152,7 +152,7 @@ describe('the .deb maintainer scripts', { skip: isRoot ? false : 'needs root (mo
 
   test('upgrade: restarts ec2netd; a unit the admin disabled stays disabled', () => {
     const o = runScript(scripts.postinst as string, ['configure', '0.0.9-1'], { systemd: true, disabled: ['ec2ifscan.service'] });
-    assert.deepEqual(actions(o).get('helper enable'), ['ec2netd.service']);
+    assert.deepEqual(actions(o).get('helper enable'), ['ec2net-hostname.service', 'ec2netd.service']);
     assert.deepEqual(runtime(o), ['restart ec2netd.service']);
     neverTouchesNetworkManagers(o);
   });

@@ -22,7 +22,9 @@ const DISTRO_UNITS = '/usr/lib/systemd/system';
 
 /** Installed command paths (DESIGN.md contract; packaging installs them). */
 const COMMANDS = ['/usr/sbin/ec2ifup', '/usr/sbin/ec2ifdown', '/usr/sbin/ec2ifscan', '/usr/sbin/ec2netd', '/usr/bin/ec2net'];
-const UNITS = ['ec2netd.service', 'ec2net-ifup@.service', 'ec2ifscan.service', 'ec2net-cleanup.service'];
+const UNITS = ['ec2netd.service', 'ec2net-ifup@.service', 'ec2ifscan.service', 'ec2net-cleanup.service', 'ec2net-hostname.service'];
+/** The opt-in hostname unit has a sandbox of its own (tested below); the network units share ec2netd's. */
+const HOSTNAME_UNIT = 'ec2net-hostname.service';
 /** Settings of ec2netd's [Service] that are about what it runs, not its sandbox. */
 const NOT_SANDBOX = new Set(['Type', 'NotifyAccess', 'ExecStart', 'Restart', 'RestartSec', 'TimeoutStopSec']);
 
@@ -270,9 +272,21 @@ describe("ec2netd.service's sandbox", () => {
   test('the units that run ec2ifup, ec2ifscan and ec2net cleanup carry the same sandbox', () => {
     const sandbox = [...(u.get('Service') ?? new Map<string, string[]>()).entries()].filter(([k]) => !NOT_SANDBOX.has(k));
     assert.ok(sandbox.length >= 20);
-    for (const name of UNITS.filter((n) => n !== 'ec2netd.service')) {
+    for (const name of UNITS.filter((n) => n !== 'ec2netd.service' && n !== HOSTNAME_UNIT)) {
       const other = loadUnit(name);
       for (const [key, value] of sandbox) assert.deepEqual(values(other, 'Service', key), value, `${name}: ${key}`);
     }
+  });
+});
+
+describe("ec2net-hostname.service's sandbox", () => {
+  const h = loadUnit(HOSTNAME_UNIT);
+  test('sethostname(2) and /etc/hostname, and no network capability', () => {
+    assert.deepEqual(list(h, 'Service', 'CapabilityBoundingSet'), ['CAP_SYS_ADMIN']);
+    assert.equal(one(h, 'Service', 'ProtectSystem'), 'strict');
+    assert.deepEqual(list(h, 'Service', 'ReadWritePaths').sort(), ['/etc', '/proc/sys/kernel/hostname']);
+    assert.deepEqual(values(h, 'Service', 'ProtectHostname'), [], 'ProtectHostname=yes would make the change private to the unit');
+    for (const key of ['NoNewPrivileges', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectHome', 'RestrictNamespaces']) assert.equal(one(h, 'Service', key), 'yes', key);
+    assert.deepEqual(execCommands(h), ['/usr/bin/ec2net hostname']);
   });
 });
