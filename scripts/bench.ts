@@ -3,21 +3,30 @@
  * scripts/sandbox.ts). Prints a table of medians and spreads over repeated runs and writes build/bench/results.json.
  *
  *   P1  attach → every address reachable (daemon hotplug), ENIs with 1 and 50 IPv4; DHCP time separately
- *   P2  ec2ifscan over 15 ENIs × 50 IPv4 (1,500 addresses, 1,450 rules beyond the primary's), cold (with DHCP)
- *       and with the leases already in place; and per ENI beyond Node's own start
+ *   P2  ec2ifscan over 15 dual-stack ENIs × (50 IPv4 + 50 IPv6) (3,000 addresses, 1,400 rules beyond the
+ *       primary's), cold (with DHCP and router advertisements) and with the leases already in place; and per ENI
+ *       beyond Node's own start
  *   P3  CPU time and child processes of one no-op refresh round of the daemon over those 15 ENIs
- *   P4  the daemon's idle RSS, and the wall time of a no-op ec2ifup
+ *   P4  the daemon's idle RSS (with its split into anonymous and file-backed pages, and a bare node process's for
+ *       scale), and the wall time of a no-op ec2ifup
  *
  * Targets (issue 6): P2 < 1 s and < 100 ms per ENI beyond Node start; P3 < 20 ms CPU, 0 children; P4 RSS ≤ 50 MB,
  * no-op ec2ifup ≤ 150 ms. Figures are printed, not asserted: a loaded machine must not fail a build.
+ *
+ * The commands run from the built checkout; EC2NET_BUNDLE=FILE runs a packaged bundle instead, and BENCH_BUNDLE=1
+ * bundles the checkout first (as `npm run package` does, into build/bench/bundle/), so the figures are those of
+ * what the packages install. BENCH_RUNS sets the repetitions (5), BENCH_ONLY=large skips P1.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Vpc, type EniSpec } from '../test/vpc/vpc.js';
 import { ENI0, agent, eventually, newRoot, reach, startDaemon, type RunningDaemon } from '../test/support/agent.js';
 import { askControl, controlPath } from '../src/ports/control.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** A round's CPU time swings with the garbage collector's timing: more of them than other runs, for a steady median. */
+const P3_ROUNDS = Math.max(RUNS, 10);
+const BUILD = new URL('../', import.meta.url);
 const out = (s = '') => process.stdout.write(`${s}\n`);
 
 interface Stat {
@@ -34,11 +43,21 @@ function stat(xs: number[]): Stat {
   return { median: Math.round(median * 10) / 10, min: s[0] ?? NaN, max: s.at(-1) ?? NaN, n: s.length };
 }
 
-function subnetsFor(count: number) {
-  return [{ name: 's1', cidr: '10.0.1.0/24' }, ...Array.from({ length: count }, (_, i) => ({ name: `t${i + 1}`, cidr: `10.1.${i + 1}.0/24` }))];
+/** The IPv6 /64 of subnet t`i` (i = 0: the primary's s1). */
+function subnet6(i: number): string {
+  return `2001:db8:${(0x100 + i).toString(16)}::`;
 }
 
-function bigEni(i: number, ips: number): EniSpec {
+function subnetsFor(count: number, dualStack = false) {
+  const v6 = (i: number) => (dualStack ? { ipv6Cidr: `${subnet6(i)}/64` } : {});
+  return [{ name: 's1', cidr: '10.0.1.0/24', ...v6(0) }, ...Array.from({ length: count }, (_, i) => ({ name: `t${i + 1}`, cidr: `10.1.${i + 1}.0/24`, ...v6(i + 1) }))];
+}
+
+function ipv6sOf(i: number, count: number): string[] {
+  return Array.from({ length: count }, (_, k) => `${subnet6(i)}${(0x10 + k).toString(16)}`);
+}
+
+function bigEni(i: number, ips: number, ipv6s = 0): EniSpec {
   return {
     id: `eni-00000000000b${String(i).padStart(5, '0')}`,
     mac: `02:ec:00:00:b0:${i.toString(16).padStart(2, '0')}`,
@@ -46,7 +65,13 @@ function bigEni(i: number, ips: number): EniSpec {
     subnet: `t${i}`,
     deviceNumber: i,
     ipv4s: Array.from({ length: ips }, (_, k) => `10.1.${i}.${10 + k}`),
+    ...(ipv6s > 0 ? { ipv6s: ipv6sOf(i, ipv6s) } : {}),
   };
+}
+
+/** Every address of an ENI, both families. */
+function addressesOfEni(e: EniSpec): string[] {
+  return [...e.ipv4s, ...(e.ipv6s ?? [])];
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
@@ -58,9 +83,26 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 async function stats(root: string) {
   return (await askControl(controlPath(`${root}/run/ec2net`), 'stats')) as {
     daemon: { cpuMicros: number; childProcesses: number; rssBytes: number; pending: string[] };
+    memory?: { heapUsed: number; heapTotal: number };
     lastRound?: { at: number; enis: number; queued: number; cpuMicros: number; wallMs: number };
     lastRefresh: Record<string, number>;
   };
+}
+
+/**
+ * The resident set split as the kernel counts it (/proc/PID/status): RssFile is mostly pages of the node binary
+ * itself (shared with every other node process, given back under memory pressure), RssAnon the process's own.
+ */
+function rssSplitMb(pid: number): { anonMb: number; fileMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { anonMb: Math.round(kb('RssAnon') / 102.4) / 10, fileMb: Math.round(kb('RssFile') / 102.4) / 10 };
+}
+
+/** A bare node process's RSS in the instance namespace, idle: the floor under the daemon's. */
+async function nodeIdleRssMb(vpc: Vpc): Promise<number> {
+  const r = await vpc.exec('instance', [process.execPath, '-e', 'setTimeout(() => console.log(process.memoryUsage.rss()), 2000)']);
+  return Math.round((Number(r.stdout.trim()) / 2 ** 20) * 10) / 10;
 }
 
 async function withDaemon<T>(vpc: Vpc, root: string, env: Record<string, string>, fn: (d: RunningDaemon) => Promise<T>): Promise<T> {
@@ -100,10 +142,11 @@ async function p1(ips: number) {
   return { reachMs: stat(reachMs), dhcpMs: stat(dhcpMs) };
 }
 
+/** The largest type in the seed's table, dual-stack: 15 ENIs × 50 IPv4 × 50 IPv6. */
 async function largest() {
-  const vpc = await Vpc.create({ subnets: subnetsFor(14) });
-  await vpc.attach({ ...ENI0, ipv4s: [ENI0.ipv4s[0] as string, ...Array.from({ length: 49 }, (_, k) => `10.0.1.${100 + k}`)] });
-  const enis = Array.from({ length: 14 }, (_, i) => bigEni(i + 1, 50));
+  const vpc = await Vpc.create({ subnets: subnetsFor(14, true) });
+  await vpc.attach({ ...ENI0, ipv4s: [ENI0.ipv4s[0] as string, ...Array.from({ length: 49 }, (_, k) => `10.0.1.${100 + k}`)], ipv6s: ipv6sOf(0, 50) });
+  const enis = Array.from({ length: 14 }, (_, i) => bigEni(i + 1, 50, 50));
   for (const e of enis) await vpc.attach(e);
   return { vpc, enis };
 }
@@ -115,9 +158,13 @@ async function nodeStartMs(vpc: Vpc): Promise<number> {
 }
 
 async function dropOurRules(vpc: Vpc, root: string): Promise<void> {
-  const rules = JSON.parse((await vpc.exec('instance', ['ip', '-N', '-j', '-4', 'rule'])).stdout) as { priority: number; src?: string; srclen?: number; table: string; protocol?: string }[];
-  const dels = rules.filter((r) => r.protocol === '236').map((r) => `rule del from ${r.src}/${r.srclen ?? 32} lookup ${r.table} priority ${r.priority}`);
-  await vpc.exec('instance', ['ip', '-batch', '-'], { input: `${dels.join('\n')}\n` });
+  for (const family of ['-4', '-6']) {
+    const rules = JSON.parse((await vpc.exec('instance', ['ip', '-N', '-j', family, 'rule'])).stdout) as { priority: number; src?: string; srclen?: number; table: string; protocol?: string }[];
+    const dels = rules
+      .filter((r) => r.protocol === '236')
+      .map((r) => `rule del from ${r.src}/${r.srclen ?? (family === '-4' ? 32 : 128)} lookup ${r.table} priority ${r.priority}`);
+    await vpc.exec('instance', ['ip', family, '-batch', '-'], { input: `${dels.join('\n')}\n` });
+  }
   await vpc.exec('instance', ['sh', '-c', `rm -f ${root}/run/ec2net/state/*.json`]);
 }
 
@@ -150,11 +197,13 @@ async function p2p3p4() {
       if (r.code !== 0) throw new Error(`ec2ifup failed: ${r.stderr}`);
       noopIfup.push(ms);
     }
-    const reachable = await reach(vpc, enis.flatMap((e) => e.ipv4s));
+    const reachable = await reach(vpc, enis.flatMap(addressesOfEni));
     // P3 and P4: the daemon over the same 15 ENIs, refresh period short enough to see rounds.
     const refreshSeconds = 3;
     const rounds: { cpuMs: number; children: number; enis: number }[] = [];
     let rssMb = 0;
+    let heapMb = 0;
+    let split = { anonMb: NaN, fileMb: NaN };
     const daemonEnv = { EC2NET_REFRESH_SECONDS: String(refreshSeconds), EC2NET_LOG_LEVEL: 'info', ...(process.env.BENCH_DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS } : {}) };
     await withDaemon(vpc, root, daemonEnv, async () => {
       await new Promise((r) => setTimeout(r, 2 * refreshSeconds * 1000));
@@ -169,15 +218,19 @@ async function p2p3p4() {
           if (r.queued !== 0) throw new Error(`a no-op round queued ${r.queued} ENIs`);
           rounds.push({ cpuMs: r.cpuMicros / 1000, children: now.daemon.childProcesses - before.daemon.childProcesses, enis: r.enis });
         }
-        if (rounds.length < RUNS) throw new Error(`${rounds.length} rounds seen`);
-      }, (RUNS + 2) * 2 * refreshSeconds * 1000, 500);
+        if (rounds.length < P3_ROUNDS) throw new Error(`${rounds.length} rounds seen`);
+      }, (P3_ROUNDS + 2) * 2 * refreshSeconds * 1000, 500);
     });
     // P4: idle means idle: the default refresh period, nothing changing, 20 s after startup. (During the short
     // P3 periods the daemon never idles long enough for V8 to give memory back.)
-    await withDaemon(vpc, root, { ...daemonEnv, EC2NET_REFRESH_SECONDS: '60' }, async () => {
+    await withDaemon(vpc, root, { ...daemonEnv, EC2NET_REFRESH_SECONDS: '60' }, async (d) => {
       await new Promise((r) => setTimeout(r, 20_000));
-      rssMb = (await stats(root)).daemon.rssBytes / 2 ** 20;
+      const s = await stats(root);
+      rssMb = s.daemon.rssBytes / 2 ** 20;
+      heapMb = (s.memory?.heapUsed ?? NaN) / 2 ** 20;
+      split = rssSplitMb(d.pid);
     });
+    const nodeRss = await nodeIdleRssMb(vpc);
     return {
       nodeStartMs: start,
       scanCold: stat(cold),
@@ -188,6 +241,9 @@ async function p2p3p4() {
       refreshRoundChildren: Math.max(...rounds.map((r) => r.children)),
       refreshRoundEnis: Math.min(...rounds.map((r) => r.enis)),
       daemonIdleRssMb: Math.round(rssMb * 10) / 10,
+      daemonIdleRssSplitMb: split,
+      daemonIdleHeapUsedMb: Math.round(heapMb * 10) / 10,
+      nodeIdleRssMb: nodeRss,
       addressesReachable: `${reachable.ok.length}/${reachable.ok.length + reachable.failed.length}`,
     };
   } finally {
@@ -195,8 +251,21 @@ async function p2p3p4() {
   }
 }
 
+/** BENCH_BUNDLE=1: the checkout bundled as the packages bundle it, with the dhclient script beside it. */
+async function bundleCheckout(): Promise<string> {
+  const { bundle } = await import('./package/bundle.js');
+  const dir = fileURLToPath(new URL('bench/bundle/', BUILD));
+  mkdirSync(dir, { recursive: true });
+  // The addon stays where npm put it; the bundle finds it relative to itself, as the package's does.
+  await bundle(`${dir}ec2net.mjs`, '../../../node_modules/netlink/');
+  copyFileSync(fileURLToPath(new URL('../libexec/ec2net-dhclient-script', BUILD)), `${dir}ec2net-dhclient-script`);
+  return `${dir}ec2net.mjs`;
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_BUNDLE === '1' && !process.env.EC2NET_BUNDLE) process.env.EC2NET_BUNDLE = await bundleCheckout();
   out(`ec2net benchmark: ${RUNS} runs each (BENCH_RUNS to change), simulated VPC, ${new Date().toISOString()}`);
+  out(`commands: ${process.env.EC2NET_BUNDLE ? `the bundle ${process.env.EC2NET_BUNDLE}` : 'the built checkout'}`);
   // BENCH_ONLY=large skips P1 (for quick iterations on P2–P4).
   const skipP1 = process.env.BENCH_ONLY === 'large';
   const none = { reachMs: stat([]), dhcpMs: stat([]) };
@@ -209,12 +278,17 @@ async function main(): Promise<void> {
     ['P1   of which DHCP', f(one.dhcpMs), '—'],
     ['P1 attach → reachable, 50 IPv4', f(fifty.reachMs), '—'],
     ['P1   of which DHCP', f(fifty.dhcpMs), '—'],
-    ['P2 ec2ifscan 15 ENIs × 50 IPv4, cold (DHCP)', f(big.scanCold), '—'],
-    ['P2 ec2ifscan 15 ENIs × 50 IPv4, leases in place', f(big.scanWarm), '< 1000 ms'],
+    ['P2 ec2ifscan 15 ENIs × (50 IPv4 + 50 IPv6), cold (DHCP, RA)', f(big.scanCold), '—'],
+    ['P2 ec2ifscan 15 ENIs × (50 IPv4 + 50 IPv6), leases in place', f(big.scanWarm), '< 1000 ms'],
     ['P2   per ENI beyond Node start', `${big.perEniBeyondNodeStartMs} ms (Node start ${big.nodeStartMs} ms)`, '< 100 ms'],
     [`P3 no-op refresh round, ${big.refreshRoundEnis} ENIs: CPU`, f(big.refreshRoundCpuMs), '< 20 ms'],
     ['P3   child processes', String(big.refreshRoundChildren), '0'],
     ['P4 daemon idle RSS, 15 ENIs', `${big.daemonIdleRssMb} MB`, '≤ 50 MB'],
+    [
+      'P4   of which anon / file-backed; V8 heap used',
+      `${big.daemonIdleRssSplitMb.anonMb} / ${big.daemonIdleRssSplitMb.fileMb} MB; ${big.daemonIdleHeapUsedMb} MB (bare node idle: ${big.nodeIdleRssMb} MB)`,
+      '—',
+    ],
     ['P4 no-op ec2ifup', f(big.noopIfup), '≤ 150 ms'],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
@@ -222,10 +296,11 @@ async function main(): Promise<void> {
   out('');
   for (const [a, b, c] of rows) out(`${a.padEnd(w)}  ${b.padEnd(w2)}  target ${c}`);
   out(`\naddresses reachable after the scans: ${big.addressesReachable}`);
-  const dir = fileURLToPath(new URL('../bench/', import.meta.url));
+  const dir = fileURLToPath(new URL('bench/', BUILD));
   mkdirSync(dir, { recursive: true });
   const file = `${dir}results.json`;
-  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), runs: RUNS, p1: { oneIp: one, fiftyIps: fifty }, ...big }, null, 2)}\n`);
+  const commands = process.env.EC2NET_BUNDLE ?? 'checkout';
+  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), runs: RUNS, commands, p1: { oneIp: one, fiftyIps: fifty }, ...big }, null, 2)}\n`);
   out(`results: ${file}`);
 }
 

@@ -66,7 +66,13 @@ runMain({
     const server = await serveControl(controlPath(ctx.paths.runDir), async (request) => {
       // `stats`: the daemon's own counters and each ENI's last refresh, cheap enough to poll while measuring it.
       if (request === 'stats') {
-        return { daemon: self(), lastRound: daemon.lastRound(), lastRefresh: Object.fromEntries(daemon.status().map((s) => [s.mac, s.lastRefresh ?? 0])) };
+        return {
+          daemon: self(),
+          // Where the resident memory is: V8's heap, and buffers outside it.
+          memory: process.memoryUsage(),
+          lastRound: daemon.lastRound(),
+          lastRefresh: Object.fromEntries(daemon.status().map((s) => [s.mac, s.lastRefresh ?? 0])),
+        };
       }
       if (request !== 'status') throw new Error('unknown request');
       const facts = new Map<string, DaemonFacts>(

@@ -71,11 +71,13 @@ function addressIdentity(a: Address): string {
 
 export function diff(desired: Desired, observed: Observed, own: Ownership): Changes {
   const wantRules = new Set(desired.rules.map(ruleKey));
-  const desiredSources = new Set(desired.rules.map((r) => `${r.family}|${r.src}`));
+  const desiredSources = { 4: new Set<string>(), 6: new Set<string>() };
+  for (const r of desired.rules) desiredSources[r.family].add(r.src);
   // The rules this ENI's diff is about: ours in its table, or ours for one of its sources but pointing elsewhere
-  // (stale numbering). Picked with cheap comparisons first: an instance can hold thousands of rules.
+  // (stale numbering). Picked with cheap comparisons first and no string built per rule: an instance can hold
+  // thousands of rules, and the refresh round diffs every ENI.
   const relevant = observed.rules.filter(
-    (r) => r.protocol === own.protocol && (r.table === desired.table || r.priority === desired.table || desiredSources.has(`${r.family}|${r.src}`)),
+    (r) => r.protocol === own.protocol && (r.table === desired.table || r.priority === desired.table || desiredSources[r.family].has(r.src)),
   );
   const haveRules = new Set(relevant.map(ruleKey));
   const delRules = relevant.filter((r) => !wantRules.has(ruleKey(r)));
@@ -85,7 +87,9 @@ export function diff(desired: Desired, observed: Observed, own: Ownership): Chan
   const wantRouteValues = new Set(desired.routes.map(routeValue));
   // Slots are per table, whatever the device: a main-table route on another interface can hold ours.
   const wantKeys = new Set(desired.routes.map(routeKey));
-  const haveByKey = new Map(observed.routes.filter((r) => wantKeys.has(routeKey(r))).map((r) => [routeKey(r), r]));
+  // The main table holds a route for every IPv6 address on every interface: match destinations before keys.
+  const wantDsts = new Set(desired.routes.map((r) => r.dst));
+  const haveByKey = new Map(observed.routes.filter((r) => wantDsts.has(r.dst) && wantKeys.has(routeKey(r))).map((r) => [routeKey(r), r]));
   const delRoutes = scoped.filter((r) => r.protocol === own.protocol && !wantRouteValues.has(routeValue(r)));
   const deleted = new Set(delRoutes.map(routeKey));
   const addRoutes: Route[] = [];

@@ -269,7 +269,7 @@ describe('installed from the .deb into a scratch root', { skip: HOST_ARCH ? fals
       return ok('bash', ['-c', script, 'bash', ...words]).split('\n').filter(Boolean);
     };
     for (const c of COMMANDS) {
-      const subcommands = c.name === 'ec2net' ? ['status', 'plan', 'cleanup'] : [''];
+      const subcommands = c.name === 'ec2net' ? ['status', 'plan', 'cleanup', 'hostname'] : [''];
       for (const sub of subcommands) {
         const usage = runInstalled(root, c.name, sub ? [sub, '--help'] : ['--help']).stdout;
         const offered = complete([c.name, ...(sub ? [sub] : []), '--']);
@@ -277,7 +277,7 @@ describe('installed from the .deb into a scratch root', { skip: HOST_ARCH ? fals
         for (const flag of optionsOf(line)) assert.ok(offered.includes(flag), `${c.name} ${sub}: ${flag} not offered (${offered.join(' ')})`);
       }
     }
-    assert.deepEqual(complete(['ec2net', '']), ['status', 'plan', 'cleanup', '--help']);
+    assert.deepEqual(complete(['ec2net', '']), ['status', 'plan', 'cleanup', 'hostname', '--help']);
     assert.ok(complete(['ec2ifup', 'l']).includes('lo'));
     assert.deepEqual(complete(['ec2ifscan', 'l']), []);
   });
