@@ -4,3 +4,8 @@ export interface FileSpec {
   readonly content: string;
   readonly mode: number;
 }
+
+/** A file of lines, each ending in a newline. */
+export function linesOf(ls: readonly string[]): string {
+  return ls.map((l) => `${l}\n`).join('');
+}

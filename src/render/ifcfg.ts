@@ -5,7 +5,7 @@
  */
 import { dottedMask, formatIpv4, subnetRouter, type Cidr4 } from '../model/ipv4.js';
 import type { AdminFlags } from './ifcfg-flags.js';
-import type { FileSpec } from './files.js';
+import { linesOf, type FileSpec } from './files.js';
 
 export interface IfcfgPaths {
   /** …/etc/sysconfig/network-scripts */
@@ -50,7 +50,7 @@ export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
     `EC2PROVISIONPFXIPS=${input.flags.provisionPrefixIpsValue}`,
     `MAINROUTETABLE=${input.flags.mainRouteTable ? 'yes' : 'no'}`,
   ];
-  const files: FileSpec[] = [{ path: ifcfgPath(paths, ifname), content: lines(ifcfg), mode: 0o644 }];
+  const files: FileSpec[] = [{ path: ifcfgPath(paths, ifname), content: linesOf(ifcfg), mode: 0o644 }];
   if (input.subnet) {
     const gateway = formatIpv4(subnetRouter(input.subnet));
     const network = `${formatIpv4(input.subnet.base)}/${dottedMask(input.subnet.prefixLen)}`;
@@ -59,11 +59,11 @@ export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
       `${network} dev ${ifname} proto kernel scope link src ${input.primaryIpv4} table ${table}`,
     ];
     if (input.flags.mainRouteTable) route.push(`default via ${gateway} dev ${ifname} metric ${input.mainMetric}`);
-    files.push({ path: `${paths.networkScripts}/route-${ifname}`, content: lines(route), mode: 0o644 });
+    files.push({ path: `${paths.networkScripts}/route-${ifname}`, content: linesOf(route), mode: 0o644 });
   }
   if (input.ipv6Router) {
     const route6 = [`default via ${input.ipv6Router} dev ${ifname} table ${table}`];
-    files.push({ path: `${paths.networkScripts}/route6-${ifname}`, content: lines(route6), mode: 0o644 });
+    files.push({ path: `${paths.networkScripts}/route6-${ifname}`, content: linesOf(route6), mode: 0o644 });
   }
   files.push({ path: `${paths.dhcp}/dhclient-${ifname}.conf`, content: renderDhclientConf(true), mode: 0o644 });
   return files;
@@ -76,9 +76,5 @@ export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
  * serves unicast renewals, as stock dhclient on Debian and Ubuntu AMIs shows.
  */
 export function renderDhclientConf(broadcastServerId: boolean): string {
-  return lines([...(broadcastServerId ? ['supersede dhcp-server-identifier 255.255.255.255;'] : []), 'timeout 300;']);
-}
-
-function lines(ls: readonly string[]): string {
-  return ls.map((l) => `${l}\n`).join('');
+  return linesOf([...(broadcastServerId ? ['supersede dhcp-server-identifier 255.255.255.255;'] : []), 'timeout 300;']);
 }

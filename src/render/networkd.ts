@@ -13,7 +13,7 @@
  * boot-time ec2ifscan puts them in place). The table routes are in the unit, with Protocol= set to the agent's.
  */
 import type { Address, Route } from '../model/state.js';
-import type { FileSpec } from './files.js';
+import { linesOf, type FileSpec } from './files.js';
 
 export interface NetworkdPaths {
   /** …/run/systemd/network */
@@ -97,14 +97,10 @@ export function renderNetworkd(paths: NetworkdPaths, input: NetworkdInput): File
   const header = `${HEADER_START}${input.eniId} (${input.mac}) and rewritten on every run; settings: /etc/ec2net/ec2net.conf`;
   if (input.shadowedBy) {
     // A drop-in of the file networkd picks: that file's [Match] already selects the interface.
-    return [{ path: networkdDropinPath(paths, input.shadowedBy), content: lines([header, ...body]), mode: 0o644 }];
+    return [{ path: networkdDropinPath(paths, input.shadowedBy), content: linesOf([header, ...body]), mode: 0o644 }];
   }
   const unit = [header, ...section('Match', [`MACAddress=${input.mac}`]), ...section('Link', ['RequiredForOnline=no']), ...body];
-  return [{ path: networkdUnitPath(paths, input.ifname), content: lines(unit), mode: 0o644 }];
-}
-
-function lines(ls: readonly string[]): string {
-  return ls.map((l) => `${l}\n`).join('');
+  return [{ path: networkdUnitPath(paths, input.ifname), content: linesOf(unit), mode: 0o644 }];
 }
 
 /** A .network file networkd would read, with where it was found; earlier directories mask later ones. */

@@ -9,7 +9,7 @@
  */
 import { Ec2netError } from '../errors.js';
 import { parseIfname, parseMac } from '../model/validate.js';
-import type { FileSpec } from './files.js';
+import { linesOf, type FileSpec } from './files.js';
 
 export const PERSISTENT_NET_RULES_FILE = '70-ec2net-persistent-net.rules';
 
@@ -102,7 +102,7 @@ function checkedSorted(entries: readonly PersistentName[], fields: Record<string
 
 export function renderPersistentNetRules(rulesDir: string, entries: readonly PersistentName[]): FileSpec {
   const lines = [...HEADER, ...checkedSorted(entries).map((e) => formatRuleLine(persistentLine(e.mac, e.name)))];
-  return { path: persistentNetRulesPath(rulesDir), content: lines.map((l) => `${l}\n`).join(''), mode: 0o644 };
+  return { path: persistentNetRulesPath(rulesDir), content: linesOf(lines), mode: 0o644 };
 }
 
 function sameTokens(a: readonly RuleToken[], b: readonly RuleToken[]): boolean {
