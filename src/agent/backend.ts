@@ -55,6 +55,8 @@ export async function networkdShadow(paths: Paths, link: Link): Promise<string |
 export interface OsFacts {
   readonly flags: AdminFlags;
   readonly backend: NonNullable<PlanInput['backend']>;
+  /** Files read to learn these facts, by path (undefined: absent), so a caller comparing them reads none twice. */
+  readonly read: ReadonlyMap<string, string | undefined>;
 }
 
 /**
@@ -71,8 +73,9 @@ export async function osFacts(ctx: AgentContext, link: Link): Promise<OsFacts> {
       provisionPrefixIpsValue: '',
       mainRouteTableValue: '',
     };
-    return { flags, backend: { kind: 'networkd', ...(shadowedBy ? { shadowedBy } : {}) } };
+    return { flags, backend: { kind: 'networkd', ...(shadowedBy ? { shadowedBy } : {}) }, read: new Map() };
   }
   const path = ifcfgPath(ctx.paths, link.name);
-  return { flags: adminFlags(await readText(path), path), backend: { kind: 'ifcfg' } };
+  const text = await readText(path);
+  return { flags: adminFlags(text, path), backend: { kind: 'ifcfg' }, read: new Map([[path, text]]) };
 }

@@ -277,7 +277,8 @@ export class Ec2netDaemon {
       const [meta, os] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), osFacts(this.ctx, link)]);
       const next = planWith(this.ctx, meta, link.name, os, snap);
       const first = next.files[0];
-      const text = first ? await readText(first.path) : undefined;
+      // The ifcfg file was read for its flags a moment ago: compare that text rather than read it again.
+      const text = first === undefined ? undefined : os.read.has(first.path) ? os.read.get(first.path) : await readText(first.path);
       const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(previous.addresses.map((a) => a.address)) };
       const changes = diff(next, observedFor(snap, link.name, next.table), own);
       const settled =
