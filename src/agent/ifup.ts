@@ -10,7 +10,7 @@ import type { EniMetadata } from '../model/metadata.js';
 import type { Address, Link } from '../model/state.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
 import { ipv6RouterOf } from '../planner/facts.js';
-import { plan, type Plan } from '../planner/plan.js';
+import { hasIpv6Default, plan, type Plan } from '../planner/plan.js';
 import { tableId } from '../planner/numbering.js';
 import { converge, summarize, type ConvergeResult } from '../reconcile/converge.js';
 import type { Ownership } from '../reconcile/diff.js';
@@ -178,7 +178,7 @@ async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os
   return waitFor(ctx, IPV6_ROUTER_WAIT_MS, async () => {
     const snap = await ctx.kernel.snapshot();
     const next = planWith(ctx, meta, p.ifname, os, snap);
-    return next.routes.some((r) => r.family === 6 && r.dst === '::/0') ? { snap, plan: next } : undefined;
+    return hasIpv6Default(next) ? { snap, plan: next } : undefined;
   });
 }
 
@@ -224,7 +224,7 @@ export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResul
     const activated = !meta.isPrimary && (await activate(ctx, p, link, snap));
     let current: KernelSnapshot | undefined = activated ? undefined : snap;
     let routerMissing = false;
-    if (p.wantsIpv6Router && !p.routes.some((r) => r.family === 6 && r.dst === '::/0')) {
+    if (p.wantsIpv6Router && !hasIpv6Default(p)) {
       const found = await awaitIpv6Router(ctx, p, meta, os);
       if (found) {
         ({ snap: current, plan: p } = found);

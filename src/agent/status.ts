@@ -2,6 +2,7 @@
  * What ec2net holds per ENI, read from the kernel (not from what it believes it applied) and its records. The
  * daemon adds what only it knows: drift seen, last refresh, last error.
  */
+import { isLinkLocal6 } from '../model/ipv6.js';
 import { MAIN_TABLE, describeRoute, describeRule } from '../model/state.js';
 import type { AgentContext } from './context.js';
 import { readRecords } from './detach.js';
@@ -47,8 +48,8 @@ export async function interfaceStatus(ctx: AgentContext, facts: ReadonlyMap<stri
         table: r.table,
         primary: r.primary,
         present: link !== undefined,
-        // The kernel's own fe80:: address on every link is not the ENI's.
-        addresses: addresses.filter((a) => link && a.dev === ifname && !a.address.startsWith('fe80:')).map((a) => a.address).sort(),
+        // The kernel's own link-local address on every link is not the ENI's.
+        addresses: addresses.filter((a) => link && a.dev === ifname && !isLinkLocal6(a.address)).map((a) => a.address).sort(),
         rules: rules.filter((x) => x.protocol === protocol && x.table === r.table).map(describeRule).sort(),
         routes: routes
           .filter((x) => x.protocol === protocol && (x.table === r.table || (x.table === MAIN_TABLE && link && x.dev === ifname)))

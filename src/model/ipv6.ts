@@ -105,6 +105,12 @@ export function ipv6FromBytes(b: Buffer, offset = 0): bigint {
 /** fe80::/10: where routers advertise from, and the only kind of gateway an RA-learned route has. */
 export const LINK_LOCAL_6: Cidr6 = { base: 0xfe80n << 112n, prefixLen: 10 };
 
+/** An address ("ADDR" or "ADDR/LEN") in fe80::/10; false for anything that is not IPv6. */
+export function isLinkLocal6(text: string): boolean {
+  const value = parseIpv6(text.split('/')[0] as string);
+  return value !== undefined && contains6(LINK_LOCAL_6, value);
+}
+
 /** Unicast addresses an ENI can be given: not unspecified, loopback, multicast (ff00::/8) or link-local. */
 export function isGlobalUnicast6(value: bigint): boolean {
   return value > 1n && value >> 120n !== 0xffn && !contains6(LINK_LOCAL_6, value);

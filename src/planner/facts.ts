@@ -1,12 +1,11 @@
 /**
  * Facts the planner needs from the kernel's state, read from a snapshot (plain data, no I/O).
  */
-import { LINK_LOCAL_6, contains6, parseIpv6 } from '../model/ipv6.js';
+import { isLinkLocal6 } from '../model/ipv6.js';
 import { MAIN_TABLE, type Route } from '../model/state.js';
 
 function isLinkLocalGateway(r: Route): boolean {
-  const gw = r.gateway === undefined ? undefined : parseIpv6(r.gateway);
-  return gw !== undefined && contains6(LINK_LOCAL_6, gw);
+  return r.gateway !== undefined && isLinkLocal6(r.gateway);
 }
 
 /**

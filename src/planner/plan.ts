@@ -65,6 +65,11 @@ export interface Plan {
   readonly altnames: readonly string[];
 }
 
+/** The plan routes the ENI's table's IPv6 traffic: a router was known when it was made. */
+export function hasIpv6Default(p: Plan): boolean {
+  return p.routes.some((r) => r.family === 6 && r.dst === '::/0');
+}
+
 export function altnamesFor(meta: EniMetadata): string[] {
   return [meta.eniId, `device-number-${meta.deviceNumber}${meta.networkCard > 0 ? `.${meta.networkCard}` : ''}`];
 }
@@ -133,31 +138,29 @@ export function plan(input: PlanInput): Plan {
   }
 
   // The primary ENI's config belongs to the image; it is never rewritten.
-  let files: FileSpec[] = [];
-  if (meta.isPrimary) files = [];
-  else if (networkd) {
-    files = renderNetworkd(input.paths, {
-      ifname,
-      mac: meta.mac,
-      eniId: meta.eniId,
-      ...(flags.mainRouteTable ? { mainMetric: networkdMainMetric(meta.networkCard, meta.deviceNumber) } : {}),
-      dhcp4: subnet !== undefined,
-      addresses,
-      routes: routes.filter((r) => r.table === table),
-      ...(networkd.shadowedBy ? { shadowedBy: networkd.shadowedBy } : {}),
-    });
-  } else {
-    files = renderIfcfg(input.paths, {
-      ifname,
-      mac: meta.mac,
-      table,
-      mainMetric: ifcfgMainMetric(meta.networkCard, meta.deviceNumber),
-      ...(subnet ? { subnet } : {}),
-      primaryIpv4: primary,
-      flags,
-      ...(wantsIpv6Router && input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
-    });
-  }
+  const files = meta.isPrimary
+    ? []
+    : networkd
+      ? renderNetworkd(input.paths, {
+          ifname,
+          mac: meta.mac,
+          eniId: meta.eniId,
+          ...(flags.mainRouteTable ? { mainMetric: networkdMainMetric(meta.networkCard, meta.deviceNumber) } : {}),
+          dhcp4: subnet !== undefined,
+          addresses,
+          routes: routes.filter((r) => r.table === table),
+          ...(networkd.shadowedBy ? { shadowedBy: networkd.shadowedBy } : {}),
+        })
+      : renderIfcfg(input.paths, {
+          ifname,
+          mac: meta.mac,
+          table,
+          mainMetric: ifcfgMainMetric(meta.networkCard, meta.deviceNumber),
+          ...(subnet ? { subnet } : {}),
+          primaryIpv4: primary,
+          flags,
+          ...(wantsIpv6Router && input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
+        });
   // networkd sets the RA route's metric from the unit ([IPv6AcceptRA] RouteMetric).
   const raRouteMetric = !meta.isPrimary && !networkd && meta.ipv6s.length > 0 ? ifcfgMainMetric(meta.networkCard, meta.deviceNumber) : undefined;
 
