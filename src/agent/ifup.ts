@@ -155,14 +155,27 @@ export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapsh
   const current = snap ?? (await ctx.kernel.snapshot());
   const source = ownSourceAddress(ctx, current, link.name);
   const meta = await readEni(ctx.imds(source), ctx.clock, link.mac);
-  return { meta, os, plan: planWith(ctx, meta, link.name, os, current) };
+  return { meta, os, plan: planWith(ctx, meta, link.name, os, ipv6RouterIn(ctx, meta, link.name, current)) };
 }
 
-/** The plan for metadata already read, with the IPv6 router as the snapshot knows it. */
-export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, os: OsFacts, snap: KernelSnapshot): Plan {
-  const protocol = ctx.config.settings.protocol;
-  const ipv6Router = ipv6RouterOf(snap.routes, ifname, tableId(meta.networkCard, meta.deviceNumber), protocol);
-  return plan({
+/** The last plan made from each metadata object, and from what else (see planWith). */
+const lastPlans = new WeakMap<EniMetadata, { inputs: string; settings: object; paths: object; plan: Plan }>();
+
+/** The ENI's IPv6 router as the snapshot knows it: from the RA default route, else its table's last one. */
+export function ipv6RouterIn(ctx: AgentContext, meta: EniMetadata, ifname: string, snap: KernelSnapshot): string | undefined {
+  return ipv6RouterOf(snap.routes, ifname, tableId(meta.networkCard, meta.deviceNumber), ctx.config.settings.protocol);
+}
+
+/**
+ * The plan for metadata already read. Planning is pure: the same metadata object planned again with the same
+ * flags, backend facts and router gives the plan made last time (the daemon's refresh round plans every ENI from
+ * metadata that is mostly unchanged).
+ */
+export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, os: OsFacts, ipv6Router: string | undefined): Plan {
+  const inputs = JSON.stringify([ifname, os.flags, os.backend, ipv6Router ?? null]);
+  const last = lastPlans.get(meta);
+  if (last && last.inputs === inputs && last.settings === ctx.config.settings && last.paths === ctx.paths) return last.plan;
+  const p = plan({
     meta,
     ifname,
     flags: os.flags,
@@ -171,13 +184,15 @@ export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, o
     paths: ctx.paths,
     ...(ipv6Router ? { ipv6Router } : {}),
   });
+  lastPlans.set(meta, { inputs, settings: ctx.config.settings, paths: ctx.paths, plan: p });
+  return p;
 }
 
 /** The snapshot once router advertisements have named the ENI's IPv6 router, or undefined at the bound. */
 async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os: OsFacts): Promise<{ snap: KernelSnapshot; plan: Plan } | undefined> {
   return waitFor(ctx, IPV6_ROUTER_WAIT_MS, async () => {
     const snap = await ctx.kernel.snapshot();
-    const next = planWith(ctx, meta, p.ifname, os, snap);
+    const next = planWith(ctx, meta, p.ifname, os, ipv6RouterIn(ctx, meta, p.ifname, snap));
     return hasIpv6Default(next) ? { snap, plan: next } : undefined;
   });
 }

@@ -10,7 +10,7 @@
  */
 import { cleanupDetached, detach } from '../agent/detach.js';
 import type { AgentContext } from '../agent/context.js';
-import { ifup, planWith, readRecord } from '../agent/ifup.js';
+import { ifup, ipv6RouterIn, planWith, readRecord } from '../agent/ifup.js';
 import { isEc2netError } from '../errors.js';
 import type { Plan } from '../planner/plan.js';
 import { converge, observedFor } from '../reconcile/converge.js';
@@ -21,6 +21,7 @@ import type { ImdsClient } from '../imds/client.js';
 import { osFacts } from '../agent/backend.js';
 import { readText } from '../ports/files.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
+import type { Link } from '../model/state.js';
 import type { EventSource, KernelEvent } from '../ports/netlink-events.js';
 import { KeyedQueue, type JobKind, type Scheduler } from './queue.js';
 
@@ -40,6 +41,8 @@ export interface RoundFigures {
   readonly enis: number;
   /** ENIs the round found unsettled and queued for a full configure. */
   readonly queued: number;
+  /** Whether the round read the kernel (false: no notification since every ENI was last verified). */
+  readonly snapshot: boolean;
   readonly cpuMicros: number;
   readonly wallMs: number;
 }
@@ -60,6 +63,11 @@ export interface EniStatus {
   foreign?: boolean;
   plan?: Plan;
   meta?: EniMetadata;
+  /**
+   * What the last refresh round found settled against a kernel snapshot, and at which kernel generation. While no
+   * notification has come since, the kernel still holds exactly that, and a round needs no new snapshot for it.
+   */
+  verified?: { generation: number; previous: Plan; link: Link; ipv6Router: string | undefined };
   lastRefresh?: number;
   lastError?: { at: number; kind: string; message: string };
   driftSeen: number;
@@ -67,6 +75,18 @@ export interface EniStatus {
   repairs: number[];
   failures: number;
   backedOffUntil?: number;
+}
+
+/** Plans are immutable: each one's JSON is made once, however many rounds compare it. */
+const planJson = new WeakMap<Plan, string>();
+
+function jsonOf(p: Plan): string {
+  let json = planJson.get(p);
+  if (json === undefined) {
+    json = JSON.stringify(p);
+    planJson.set(p, json);
+  }
+  return json;
 }
 
 export class Ec2netDaemon {
@@ -78,6 +98,8 @@ export class Ec2netDaemon {
   /** Repairs put off while an ENI's state keeps being deleted. */
   private readonly repairTimers = new Map<string, () => void>();
   private roundFailures = 0;
+  /** Counts kernel notifications: the kernel's state is unchanged while this is. */
+  private kernelGeneration = 0;
   private roundClient: ImdsClient | undefined;
   private lastRoundFigures: RoundFigures | undefined;
   private readonly queue: KeyedQueue;
@@ -158,6 +180,7 @@ export class Ec2netDaemon {
   }
 
   private onEvent(e: KernelEvent): void {
+    this.kernelGeneration++;
     if (this.stopping) return;
     const protocol = this.ctx.config.settings.protocol;
     switch (e.kind) {
@@ -233,7 +256,12 @@ export class Ec2netDaemon {
     return this.lastRoundFigures;
   }
 
-  /** Refreshes every configured ENI from one snapshot and one IMDS walk; queues full jobs only where needed. */
+  /**
+   * Refreshes every configured ENI from one IMDS walk and one kernel snapshot; queues full jobs only where needed.
+   * Every change to links, addresses, routes and rules comes as a notification (a lost one as an overflow, which
+   * counts too): when none has come since each ENI was last verified against a snapshot, the kernel still holds
+   * what that snapshot showed, and the round reads IMDS and the ENIs' files only.
+   */
   private async runRound(): Promise<void> {
     const due = [...this.enis.values()].filter((s) => !s.foreign && s.plan && s.meta);
     const cpu0 = this.opts.cpuMicros?.() ?? 0;
@@ -242,12 +270,16 @@ export class Ec2netDaemon {
     try {
       if (due.length === 0) return;
       const client = (this.roundClient ??= this.ctx.imds());
-      const [snap, macs, primaryMac] = await Promise.all([this.ctx.kernel.snapshot(), listEniMacs(client), topLevelMac(client)]);
-      const queued = await Promise.all(due.map((s) => this.refreshOne(s, snap, macs, primaryMac, client)));
+      // Read before the dump: a change after this point bumps it, and the next round reads the kernel again.
+      const generation = this.kernelGeneration;
+      const unchanged = due.every((s) => s.verified?.generation === generation && s.verified.previous === s.plan);
+      const [snap, macs, primaryMac] = await Promise.all([unchanged ? undefined : this.ctx.kernel.snapshot(), listEniMacs(client), topLevelMac(client)]);
+      const queued = await Promise.all(due.map((s) => this.refreshOne(s, snap, generation, macs, primaryMac, client)));
       this.lastRoundFigures = {
         at: t0,
         enis: due.length,
         queued: queued.filter(Boolean).length,
+        snapshot: snap !== undefined,
         cpuMicros: (this.opts.cpuMicros?.() ?? 0) - cpu0,
         wallMs: this.ctx.clock.now() - t0,
       };
@@ -263,34 +295,41 @@ export class Ec2netDaemon {
     }
   }
 
-  /** Returns whether the ENI was queued for a full configure. */
-  private async refreshOne(s: EniStatus, snap: KernelSnapshot, macs: readonly string[], primaryMac: string, client: ImdsClient): Promise<boolean> {
-    const link = snap.links.find((l) => l.mac === s.mac);
+  /**
+   * Returns whether the ENI was queued for a full configure. Without a snapshot (see runRound) the ENI's kernel
+   * state is as it was verified, and only IMDS and its file can have changed.
+   */
+  private async refreshOne(
+    s: EniStatus,
+    snap: KernelSnapshot | undefined,
+    generation: number,
+    macs: readonly string[],
+    primaryMac: string,
+    client: ImdsClient,
+  ): Promise<boolean> {
+    const link = snap ? snap.links.find((l) => l.mac === s.mac) : s.verified?.link;
     const previous = s.plan;
     if (!link || !previous || !s.meta) return false; // gone: its DELLINK queues the detach
     const configure = () => {
+      s.verified = undefined;
       this.queue.push(s.mac, 'configure');
       return true;
     };
     if (!macs.includes(s.mac) || link.name !== s.ifname) return configure();
     try {
       const [meta, os] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), osFacts(this.ctx, link)]);
-      const next = planWith(this.ctx, meta, link.name, os, snap);
+      const ipv6Router = snap ? ipv6RouterIn(this.ctx, meta, link.name, snap) : s.verified?.ipv6Router;
+      const next = planWith(this.ctx, meta, link.name, os, ipv6Router);
       const first = next.files[0];
       // The ifcfg file was read for its flags a moment ago: compare that text rather than read it again.
       const text = first === undefined ? undefined : os.read.has(first.path) ? os.read.get(first.path) : await readText(first.path);
-      const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(previous.addresses.map((a) => a.address)) };
-      const changes = diff(next, observedFor(snap, link.name, next.table), own);
       const settled =
-        JSON.stringify(next) === JSON.stringify(previous) &&
-        isEmpty(changes) &&
-        changes.conflicts.length === 0 &&
-        (next.skip !== undefined || meta.isPrimary || link.up) &&
-        (next.primaryIpv4 === undefined || meta.isPrimary || snap.addresses.some((a) => a.dev === link.name && a.address.startsWith(`${next.primaryIpv4}/`))) &&
-        next.altnames.every((a) => link.altnames.includes(a)) &&
+        (next === previous || jsonOf(next) === jsonOf(previous)) &&
         // The ifcfg file or networkd unit as the last configure wrote it (the primary's are the image's).
-        (first === undefined || text === first.content);
+        (first === undefined || text === first.content) &&
+        (snap === undefined || this.kernelSettled(next, previous, meta.isPrimary, link, snap));
       if (!settled) return configure();
+      if (snap) s.verified = { generation, previous, link, ipv6Router };
       s.lastRefresh = this.ctx.clock.now();
       s.lastError = undefined;
     } catch (e) {
@@ -299,6 +338,20 @@ export class Ec2netDaemon {
       this.ctx.log.error({ iface: s.ifname, mac: s.mac, kind, ...(isEc2netError(e) ? e.fields : {}) }, s.lastError.message);
     }
     return false;
+  }
+
+  /** Whether the snapshot holds everything the plan asks for: rules, routes, addresses, link up, altnames. */
+  private kernelSettled(next: Plan, previous: Plan, isPrimary: boolean, link: Link, snap: KernelSnapshot): boolean {
+    const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(previous.addresses.map((a) => a.address)) };
+    const observed = observedFor(snap, next);
+    const changes = diff(next, observed, own);
+    return (
+      isEmpty(changes) &&
+      changes.conflicts.length === 0 &&
+      (next.skip !== undefined || isPrimary || link.up) &&
+      (next.primaryIpv4 === undefined || isPrimary || observed.addresses.some((a) => a.address.startsWith(`${next.primaryIpv4}/`))) &&
+      next.altnames.every((a) => link.altnames.includes(a))
+    );
   }
 
   private retryDelay(failures: number): number {

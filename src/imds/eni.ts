@@ -55,6 +55,9 @@ export async function topLevelMac(client: ImdsClient): Promise<string> {
  * prefixes. device-number, network-card, interface-id and the subnet are fixed for the life of an attachment (a
  * new attachment is a new device, which gets a full read), so the periodic refresh asks for four keys, not nine.
  */
+/** The last answers each metadata object was re-read with, and what they parsed to (see rereadAddresses). */
+const lastReread = new WeakMap<EniMetadata, { answers: string; meta: EniMetadata }>();
+
 export async function rereadAddresses(client: ImdsClient, previous: EniMetadata, primaryMac: string): Promise<EniMetadata> {
   const base = `network/interfaces/macs/${previous.mac}/`;
   const [ipv4s, prefixes, ipv6s, prefixes6] = await Promise.all([
@@ -63,7 +66,15 @@ export async function rereadAddresses(client: ImdsClient, previous: EniMetadata,
     client.get(`${base}ipv6s`),
     client.get(`${base}ipv6-prefix`),
   ]);
-  return parseEniMetadata({
+  const ipv4Prefix = optional(prefixes, `${base}ipv4-prefix`);
+  const ipv6sText = optional(ipv6s, `${base}ipv6s`);
+  const ipv6Prefix = optional(prefixes6, `${base}ipv6-prefix`);
+  // Parsing is a pure function of these answers: answers unchanged since the last round give the very object that
+  // round parsed (validating 100 addresses costs more than the requests did), and callers can compare by identity.
+  const answers = JSON.stringify([primaryMac, ipv4s, ipv4Prefix ?? null, ipv6sText ?? null, ipv6Prefix ?? null]);
+  const last = lastReread.get(previous);
+  if (last?.answers === answers) return last.meta;
+  const meta = parseEniMetadata({
     mac: previous.mac,
     topLevelMac: primaryMac,
     deviceNumber: String(previous.deviceNumber),
@@ -71,11 +82,13 @@ export async function rereadAddresses(client: ImdsClient, previous: EniMetadata,
     interfaceId: previous.eniId,
     localIpv4s: ipv4s,
     subnetIpv4CidrBlock: previous.subnet ? formatCidr4(previous.subnet) : undefined,
-    ipv4Prefix: optional(prefixes, `${base}ipv4-prefix`),
-    ipv6s: optional(ipv6s, `${base}ipv6s`),
-    ipv6Prefix: optional(prefixes6, `${base}ipv6-prefix`),
+    ipv4Prefix,
+    ipv6s: ipv6sText,
+    ipv6Prefix,
     subnetIpv6CidrBlocks: previous.subnetIpv6.map(formatCidr6).join('\n'),
   });
+  lastReread.set(previous, { answers, meta });
+  return meta;
 }
 
 type Round = { done: EniMetadata } | { retry: Ec2netError };

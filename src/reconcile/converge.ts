@@ -3,17 +3,63 @@
  * re-runs, and teardown (teardown is converging to an empty desired state).
  */
 import { Ec2netError } from '../errors.js';
-import { MAIN_TABLE, describeAddress, describeRoute, describeRule } from '../model/state.js';
+import { MAIN_TABLE, describeAddress, describeRoute, describeRule, type Address, type Route, type Rule } from '../model/state.js';
 import type { KernelPort, KernelSnapshot } from '../ports/kernel.js';
 import type { Logger } from '../log.js';
 import { diff, isEmpty, type Changes, type Desired, type Observed, type Ownership } from './diff.js';
 
-/** The part of a snapshot one ENI's diff looks at. */
-export function observedFor(snap: KernelSnapshot, ifname: string, table: number): Observed {
+/** A snapshot's rules, routes and addresses grouped by what one ENI's diff picks them by. */
+interface SnapshotIndex {
+  readonly rulesByTable: Map<number, Rule[]>;
+  readonly rulesBySrc: Map<string, Rule[]>;
+  readonly rulesByPriority: Map<number, Rule[]>;
+  readonly routesByTable: Map<number, Route[]>;
+  readonly addressesByDev: Map<string, Address[]>;
+}
+
+function group<T, K>(items: readonly T[], keyOf: (item: T) => K, into = new Map<K, T[]>()): Map<K, T[]> {
+  for (const item of items) {
+    const key = keyOf(item);
+    const list = into.get(key);
+    if (list) list.push(item);
+    else into.set(key, [item]);
+  }
+  return into;
+}
+
+/** Snapshots are not changed once taken: each is indexed once, however many ENIs are diffed against it. */
+const indexes = new WeakMap<KernelSnapshot, SnapshotIndex>();
+
+function indexOf(snap: KernelSnapshot): SnapshotIndex {
+  let index = indexes.get(snap);
+  if (!index) {
+    index = {
+      rulesByTable: group(snap.rules, (r) => r.table),
+      rulesBySrc: group(snap.rules, (r) => r.src),
+      rulesByPriority: group(snap.rules, (r) => r.priority),
+      routesByTable: group(snap.routes, (r) => r.table),
+      addressesByDev: group(snap.addresses, (a) => a.dev),
+    };
+    indexes.set(snap, index);
+  }
+  return index;
+}
+
+/**
+ * The part of a snapshot one ENI's diff looks at: the rules of its table, of its priority and of its sources
+ * (whatever table they point to), the routes of its table and of the main table, the addresses on its interface.
+ * An instance can hold thousands of rules and addresses; the refresh round diffs every ENI against one snapshot.
+ */
+export function observedFor(snap: KernelSnapshot, desired: Desired): Observed {
+  const index = indexOf(snap);
+  const rules = new Set(index.rulesByTable.get(desired.table));
+  for (const r of desired.rules) for (const held of index.rulesBySrc.get(r.src) ?? []) rules.add(held);
+  // The priority is the table id: a rule of ours with this priority and another table is stale numbering.
+  for (const r of index.rulesByPriority.get(desired.table) ?? []) rules.add(r);
   return {
-    rules: snap.rules,
-    routes: snap.routes.filter((r) => r.table === table || r.table === MAIN_TABLE),
-    addresses: snap.addresses.filter((a) => a.dev === ifname),
+    rules: [...rules],
+    routes: [...(index.routesByTable.get(desired.table) ?? []), ...(desired.table === MAIN_TABLE ? [] : index.routesByTable.get(MAIN_TABLE) ?? [])],
+    addresses: index.addressesByDev.get(desired.ifname) ?? [],
   };
 }
 
@@ -61,12 +107,12 @@ export interface ConvergeResult {
  * nothing needs changing, that read is the verification; otherwise the kernel is read back after applying.
  */
 export async function converge(kernel: KernelPort, desired: Desired, own: Ownership, log: Logger, current?: KernelSnapshot): Promise<ConvergeResult> {
-  const before = diff(desired, observedFor(current ?? (await kernel.snapshot()), desired.ifname, desired.table), own);
+  const before = diff(desired, observedFor(current ?? (await kernel.snapshot()), desired), own);
   let after = before;
   if (!isEmpty(before)) {
     log.info({ table: desired.table, ...summarize(before) }, 'applying changes');
     await apply(kernel, before);
-    after = diff(desired, observedFor(await kernel.snapshot(), desired.ifname, desired.table), own);
+    after = diff(desired, observedFor(await kernel.snapshot(), desired), own);
   }
   const problems = leftovers(after);
   if (problems.length > 0) {

@@ -25,7 +25,7 @@ export interface Desired {
 }
 
 export interface Observed {
-  /** Every rule of the families in play. */
+  /** Every rule the diff can be about: those of the ENI's table and priority, and any for one of its sources. */
   readonly rules: readonly Rule[];
   /** Routes of the ENI's table and of the main table (only those on the interface are ever deleted). */
   readonly routes: readonly Route[];
