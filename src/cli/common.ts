@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../log.js';
 import { parseIfname } from '../model/validate.js';
 import { CHECKOUT_DHCLIENT_SCRIPT, chooseActivator } from '../ports/activation.js';
 import { readText } from '../ports/files.js';
-import { httpTransport, keepAliveAgent, nodeHttpTransport, systemClock } from '../ports/http.js';
+import { httpTransport, systemClock } from '../ports/http.js';
 import { NetlinkKernel } from '../ports/netlink-kernel.js';
 import { VERSION } from '../version.js';
 
@@ -50,8 +50,8 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
   const backend = await detectBackend(paths, config.backend);
   const activator = await chooseActivator(config.activation, paths, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT, backend);
   const kernel = new NetlinkKernel();
-  const agent = longRunning ? keepAliveAgent() : undefined;
-  const transport = agent ? httpTransport(agent) : nodeHttpTransport;
+  const http = httpTransport({ keepAlive: longRunning });
+  const transport = http.transport;
   return {
     paths,
     config,
@@ -64,7 +64,7 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
       new ImdsClient({ transport, clock: systemClock, endpoints, ...(localAddress ? { localAddress } : {}) }),
     close() {
       kernel.close();
-      agent?.destroy();
+      http.destroy();
     },
   };
 }

@@ -1,75 +1,268 @@
-/** The node:http adapter behind the IMDS client. */
-import { Agent, request } from 'node:http';
+/**
+ * The HTTP transport behind the IMDS client: HTTP/1.1 GET and PUT over node:net, with the response read straight
+ * from the socket.
+ *
+ * Not node:http, measured: loading its client (with the agent, the parser binding and the server module it pulls
+ * in) and sending a command's first requests through it while its code is still cold was a fifth of a no-op
+ * ec2ifup beyond node's own start, and in the daemon its per-request machinery (request and response streams,
+ * agent events) was two thirds of a no-op refresh round's CPU. IMDS speaks a small, fixed part of HTTP/1.1:
+ * this client sends requests without a body but for a PUT's empty one, and reads a status line, headers and a
+ * body framed by Content-Length, chunked encoding or the end of the connection; anything else is a transport
+ * error, as is a header block above 16 KiB or a body above the request's limit.
+ */
+import { connect, type Socket } from 'node:net';
 import { TransportError, type HttpRequest, type HttpResponse, type HttpTransport } from '../imds/client.js';
 
 /** Connection failures for which another endpoint may still answer. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'EAFNOSUPPORT', 'ENOTFOUND']);
+const MAX_HEADER_BYTES = 16 * 1024;
+const CRLF = Buffer.from('\r\n');
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly hostHeader: string;
+}
+
+/** Endpoints are a handful of fixed URLs: each is parsed once. */
+const endpoints = new Map<string, Endpoint>();
+
+function endpointOf(url: URL): Endpoint {
+  const key = url.origin;
+  let e = endpoints.get(key);
+  if (!e) {
+    e = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80), hostHeader: url.host };
+    endpoints.set(key, e);
+  }
+  return e;
+}
+
+/** What the response parser needs from the bytes read so far: a response, an error, or more bytes. */
+type Parsed = { readonly done: HttpResponse & { readonly keepAlive: boolean; readonly rest: number } } | { readonly error: string } | undefined;
 
 /**
- * A transport over node:http. Commands use no keep-alive agent: they make a handful of requests and must not keep
- * the event loop alive after them. The daemon passes a keep-alive agent: it asks IMDS every refresh round, and a
- * new connection per request is most of the CPU a no-op round costs.
+ * Parses one response at the start of `buf`. `closed`: the peer has ended the connection, which completes a body
+ * without other framing. `rest` is how many bytes follow the response (a keep-alive socket with any is dropped).
  */
-export function httpTransport(agent: Agent | false = false): HttpTransport {
-  return (req) => send(req, agent);
+export function parseResponse(buf: Buffer, closed: boolean, maxBytes: number): Parsed {
+  const headEnd = buf.indexOf(HEADER_END);
+  if (headEnd < 0) {
+    if (buf.length > MAX_HEADER_BYTES) return { error: `response header exceeds ${MAX_HEADER_BYTES} bytes` };
+    return closed ? { error: 'connection closed before a complete response header' } : undefined;
+  }
+  if (headEnd > MAX_HEADER_BYTES) return { error: `response header exceeds ${MAX_HEADER_BYTES} bytes` };
+  const lines = buf.toString('latin1', 0, headEnd).split('\r\n');
+  const status = /^HTTP\/1\.[01] ([1-5][0-9]{2})(?: |$)/.exec(lines[0] ?? '');
+  if (!status) return { error: 'malformed status line' };
+  let length: number | undefined;
+  let chunked = false;
+  let keepAlive = lines[0]?.startsWith('HTTP/1.1') ?? false;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) return { error: 'malformed header line' };
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim().toLowerCase();
+    if (name === 'content-length') {
+      if (!/^[0-9]{1,10}$/.test(value) || (length !== undefined && length !== Number(value))) return { error: 'malformed Content-Length' };
+      length = Number(value);
+    } else if (name === 'transfer-encoding') {
+      if (value !== 'chunked') return { error: `unsupported Transfer-Encoding ${JSON.stringify(value.slice(0, 32))}` };
+      chunked = true;
+    } else if (name === 'connection') {
+      if (value.split(',').some((t) => t.trim() === 'close')) keepAlive = false;
+    }
+  }
+  const bodyStart = headEnd + HEADER_END.length;
+  const done = (body: Buffer, end: number) => ({
+    done: { status: Number(status[1]), body: body.toString('utf8'), keepAlive, rest: buf.length - end },
+  });
+  // 1xx, 204 and 304 carry no body whatever the headers say (RFC 9112, 6.3).
+  if (/^(1..|204|304)$/.test(status[1] as string)) return done(Buffer.alloc(0), bodyStart);
+  if (chunked) {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let off = bodyStart;
+    for (;;) {
+      const lineEnd = buf.indexOf(CRLF, off);
+      if (lineEnd < 0) return closed ? { error: 'connection closed inside a chunked body' } : undefined;
+      const sizeText = buf.toString('latin1', off, lineEnd).split(';')[0]?.trim() ?? '';
+      if (!/^[0-9a-fA-F]{1,8}$/.test(sizeText)) return { error: 'malformed chunk size' };
+      const n = parseInt(sizeText, 16);
+      size += n;
+      if (size > maxBytes) return { error: `response body exceeds ${maxBytes} bytes` };
+      if (n === 0) {
+        // No trailers from IMDS: the last chunk is followed by the empty line that ends the message.
+        if (buf.length < lineEnd + 4) return closed ? { error: 'connection closed inside a chunked body' } : undefined;
+        if (buf[lineEnd + 2] !== 13 || buf[lineEnd + 3] !== 10) return { error: 'chunked body has trailers' };
+        return done(Buffer.concat(parts), lineEnd + 4);
+      }
+      const dataEnd = lineEnd + 2 + n;
+      if (buf.length < dataEnd + 2) return closed ? { error: 'connection closed inside a chunked body' } : undefined;
+      if (buf[dataEnd] !== 13 || buf[dataEnd + 1] !== 10) return { error: 'malformed chunk' };
+      parts.push(buf.subarray(lineEnd + 2, dataEnd));
+      off = dataEnd + 2;
+    }
+  }
+  if (length !== undefined) {
+    if (length > maxBytes) return { error: `response body exceeds ${maxBytes} bytes` };
+    if (buf.length < bodyStart + length) return closed ? { error: 'connection closed inside the body' } : undefined;
+    return done(buf.subarray(bodyStart, bodyStart + length), bodyStart + length);
+  }
+  // Framed by the end of the connection.
+  if (buf.length - bodyStart > maxBytes) return { error: `response body exceeds ${maxBytes} bytes` };
+  if (!closed) return undefined;
+  return { done: { status: Number(status[1]), body: buf.toString('utf8', bodyStart), keepAlive: false, rest: 0 } };
 }
 
-export const nodeHttpTransport: HttpTransport = httpTransport(false);
-
-export function keepAliveAgent(): Agent {
-  return new Agent({ keepAlive: true, maxSockets: 8, timeout: 10_000 });
+function requestText(req: HttpRequest, e: Endpoint, keepAlive: boolean, path: string): string {
+  let text = `${req.method} ${path} HTTP/1.1\r\nHost: ${e.hostHeader}\r\n`;
+  for (const name of Object.keys(req.headers)) {
+    const value = req.headers[name] as string;
+    // Values come from this program, never from IMDS; a line break would still be refused rather than sent.
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new TransportError(`header ${JSON.stringify(name)} holds a line break`, false);
+    text += `${name}: ${value}\r\n`;
+  }
+  if (req.method === 'PUT') text += 'Content-Length: 0\r\n';
+  if (!keepAlive) text += 'Connection: close\r\n';
+  return `${text}\r\n`;
 }
 
-const send = (req: HttpRequest, agent: Agent | false) =>
-  new Promise<HttpResponse>((resolveOuter, rejectOuter) => {
+/** Idle keep-alive connections by endpoint and local address; a connection the server closes leaves the pool. */
+class Pool {
+  private readonly idle = new Map<string, { socket: Socket; drop: () => void }[]>();
+  private readonly open = new Set<Socket>();
+
+  constructor(readonly keepAlive: boolean) {}
+
+  take(key: string): Socket | undefined {
+    const entry = this.idle.get(key)?.pop();
+    if (!entry) return undefined;
+    const { socket, drop } = entry;
+    for (const event of IDLE_EVENTS) socket.off(event, drop);
+    socket.ref();
+    return socket;
+  }
+
+  put(key: string, socket: Socket): void {
+    if (!this.keepAlive || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const list = this.idle.get(key) ?? [];
+    this.idle.set(key, list);
+    // Nothing was asked while idle: an unsolicited byte, the server's close or an error ends its reuse.
+    const drop = () => {
+      const i = list.findIndex((e) => e.socket === socket);
+      if (i >= 0) list.splice(i, 1);
+      socket.destroy();
+    };
+    for (const event of IDLE_EVENTS) socket.once(event, drop);
+    list.push({ socket, drop });
+    socket.unref();
+  }
+
+  track(socket: Socket): void {
+    this.open.add(socket);
+    socket.once('close', () => this.open.delete(socket));
+  }
+
+  destroy(): void {
+    for (const s of this.open) s.destroy();
+    this.open.clear();
+    this.idle.clear();
+  }
+}
+
+const IDLE_EVENTS = ['data', 'end', 'close', 'error'] as const;
+
+function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
+  return new Promise<HttpResponse>((resolve, reject) => {
     const url = new URL(req.url);
+    const e = endpointOf(url);
+    const key = `${e.host}|${e.port}|${req.localAddress ?? ''}`;
+    let text: string;
+    try {
+      text = requestText(req, e, pool.keepAlive, url.pathname);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const reused = pool.take(key);
+    const socket =
+      reused ??
+      connect({ host: e.host, port: e.port, noDelay: true, ...(req.localAddress ? { localAddress: req.localAddress } : {}) });
+    if (!reused) pool.track(socket);
+    let buf: Buffer = Buffer.alloc(0);
+    let finished = false;
+    const onData = (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      step(false);
+    };
+    const onEnd = () => step(true);
+    const onError = (err: NodeJS.ErrnoException) => {
+      const reason = err.code ? `${err.code}: ${err.message}` : err.message;
+      // A reused connection the server had just closed fails without having been refused: not "unreachable".
+      fail(new TransportError(reason, !reused && UNREACHABLE.has(err.code ?? '')));
+    };
     // One deadline for the whole exchange: a server that trickles bytes must not hold the caller.
     // A connection never made (IMDS's IPv4 address filtered, a hop dropping SYNs) is a reason to try the next
     // endpoint; a connection that was made and then went quiet is not.
     const deadline = setTimeout(() => {
-      const connecting = r.socket === null || r.socket === undefined || r.socket.connecting;
-      r.destroy(new TransportError(connecting ? `no connection within ${req.timeoutMs} ms` : `no answer within ${req.timeoutMs} ms`, connecting));
+      const connecting = socket.connecting;
+      fail(new TransportError(connecting ? `no connection within ${req.timeoutMs} ms` : `no answer within ${req.timeoutMs} ms`, connecting));
     }, req.timeoutMs);
-    const resolve = (v: HttpResponse) => {
+    const finish = () => {
+      finished = true;
       clearTimeout(deadline);
-      resolveOuter(v);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      socket.off('error', onError);
     };
-    const reject = (e: unknown) => {
-      clearTimeout(deadline);
-      rejectOuter(e);
+    const fail = (err: TransportError) => {
+      if (finished) return;
+      finish();
+      socket.destroy();
+      reject(err);
     };
-    const r = request(
-      {
-        method: req.method,
-        host: url.hostname.replace(/^\[|\]$/g, ''),
-        port: url.port || 80,
-        path: url.pathname,
-        headers: req.headers,
-        agent,
-        ...(req.localAddress ? { localAddress: req.localAddress } : {}),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > req.maxBytes) {
-            res.destroy();
-            reject(new TransportError(`response body exceeds ${req.maxBytes} bytes`, false));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (e) => reject(new TransportError(e.message, false)));
-      },
-    );
-    r.on('error', (e: NodeJS.ErrnoException) => {
-      if (e instanceof TransportError) reject(e);
-      else reject(new TransportError(e.code ? `${e.code}: ${e.message}` : e.message, UNREACHABLE.has(e.code ?? '')));
-    });
-    r.end();
+    const step = (closed: boolean) => {
+      if (finished) return;
+      const parsed = parseResponse(buf, closed, req.maxBytes);
+      if (parsed === undefined) return;
+      if ('error' in parsed) {
+        fail(new TransportError(parsed.error, false));
+        return;
+      }
+      finish();
+      const { status, body, keepAlive, rest } = parsed.done;
+      if (keepAlive && rest === 0 && !closed) pool.put(key, socket);
+      else socket.destroy();
+      resolve({ status, body });
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onEnd);
+    socket.on('error', onError);
+    socket.write(text, 'latin1');
   });
+}
+
+export interface Transport {
+  readonly transport: HttpTransport;
+  /** Closes every connection, idle or busy. */
+  destroy(): void;
+}
+
+/**
+ * Commands pass keepAlive false: they make a handful of requests and must not keep the event loop alive after
+ * them. The daemon keeps connections open between requests: it asks IMDS every refresh round. Idle connections
+ * never keep the process alive.
+ */
+export function httpTransport(opts: { keepAlive: boolean }): Transport {
+  const pool = new Pool(opts.keepAlive);
+  return { transport: (req) => send(req, pool), destroy: () => pool.destroy() };
+}
 
 export const systemClock = {
   now: () => Date.now(),

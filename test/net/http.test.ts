@@ -1,0 +1,137 @@
+/**
+ * The HTTP transport against real sockets in the sandbox's own loopback: node's HTTP server (the IMDS emulator's),
+ * and raw servers that misbehave the ways a transport has to survive.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { TransportError, type HttpRequest } from '../../src/imds/client.js';
+import { httpTransport } from '../../src/ports/http.js';
+import { assertSandboxed } from '../vpc/guard.js';
+
+assertSandboxed();
+
+function listen<T extends Server | HttpServer>(server: T): Promise<string> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+function req(url: string, extra: Partial<HttpRequest> = {}): HttpRequest {
+  return { method: 'GET', url, headers: { 'X-Test': '1' }, timeoutMs: 2000, maxBytes: 64 * 1024, ...extra };
+}
+
+describe('HTTP transport over real sockets', () => {
+  let server: HttpServer;
+  let base: string;
+  const sockets = new Set<Socket>();
+  const seen: { method: string; url: string; header: string | undefined; length: string | undefined }[] = [];
+
+  before(async () => {
+    server = createHttpServer((rq, rs) => {
+      seen.push({ method: rq.method ?? '', url: rq.url ?? '', header: rq.headers['x-test'] as string | undefined, length: rq.headers['content-length'] });
+      if (rq.url === '/chunked') {
+        rs.write('10.0.');
+        rs.end('1.10');
+      } else if (rq.url === '/missing') {
+        rs.writeHead(404).end();
+      } else {
+        rs.setHeader('Content-Length', 2);
+        rs.end('ok');
+      }
+    });
+    server.on('connection', (s) => sockets.add(s));
+    base = await listen(server);
+  });
+  after(() => server.close());
+
+  test('GET and PUT, with the headers asked for; chunked and 404 answers', async () => {
+    const t = httpTransport({ keepAlive: false });
+    assert.deepEqual(await t.transport(req(`${base}/plain`)), { status: 200, body: 'ok' });
+    assert.deepEqual(await t.transport(req(`${base}/chunked`)), { status: 200, body: '10.0.1.10' });
+    assert.deepEqual(await t.transport(req(`${base}/missing`)), { status: 404, body: '' });
+    assert.deepEqual(await t.transport(req(`${base}/token`, { method: 'PUT' })), { status: 200, body: 'ok' });
+    assert.deepEqual(seen.slice(-1)[0], { method: 'PUT', url: '/token', header: '1', length: '0' });
+    t.destroy();
+  });
+
+  test('keep-alive: requests share connections, and one the server closed is not reused', async () => {
+    const before = sockets.size;
+    const t = httpTransport({ keepAlive: true });
+    for (let i = 0; i < 5; i++) assert.equal((await t.transport(req(`${base}/plain`))).body, 'ok');
+    assert.equal(sockets.size - before, 1, 'five sequential requests over one connection');
+    await Promise.all(Array.from({ length: 4 }, () => t.transport(req(`${base}/plain`))));
+    // The server drops every idle connection; the next request opens a new one instead of failing.
+    server.closeIdleConnections();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await t.transport(req(`${base}/plain`))).body, 'ok');
+    t.destroy();
+  });
+
+  test('commands close the connection once the answer is in; the daemon keeps it', async () => {
+    const closedAfter = async (keepAlive: boolean) => {
+      const t = httpTransport({ keepAlive });
+      const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
+      await t.transport(req(`${base}/plain`));
+      const socket = await connected;
+      const closed = await Promise.race([
+        new Promise<boolean>((r) => (socket.destroyed ? r(true) : socket.once('close', () => r(true)))),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 300)),
+      ]);
+      t.destroy();
+      return closed;
+    };
+    assert.equal(await closedAfter(false), true, 'a command sends Connection: close');
+    assert.equal(await closedAfter(true), false, 'the daemon keeps it open');
+  });
+
+  test('a refused connection is unreachable (the next endpoint may answer); a reset after connecting is not', async () => {
+    const closed = createServer();
+    const url = await listen(closed);
+    await new Promise<void>((r) => closed.close(() => r()));
+    const t = httpTransport({ keepAlive: false });
+    await assert.rejects(t.transport(req(url)), (e: unknown) => e instanceof TransportError && e.unreachable && /ECONNREFUSED/.test(e.message));
+
+    const resetting = createServer((s) => s.once('data', () => s.resetAndDestroy()));
+    const url2 = await listen(resetting);
+    await assert.rejects(t.transport(req(url2)), (e: unknown) => e instanceof TransportError && !e.unreachable);
+    resetting.close();
+  });
+
+  test('a server that answers too slowly or too much, or not HTTP, is a transport error', async () => {
+    const raw = createServer((s) => {
+      s.once('data', (d) => {
+        const path = d.toString('latin1').split(' ')[1];
+        if (path === '/silent') return; // never answers
+        if (path === '/trickle') {
+          s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n');
+          const timer = setInterval(() => (s.writable ? s.write('a') : clearInterval(timer)), 100);
+          s.once('close', () => clearInterval(timer));
+          return;
+        }
+        if (path === '/huge') return void s.end(`HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n${'a'.repeat(70000)}`);
+        if (path === '/short') return void s.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc');
+        s.end('SSH-2.0-OpenSSH_9.2\r\n\r\n');
+      });
+      s.on('error', () => undefined);
+    });
+    const url = await listen(raw);
+    const t = httpTransport({ keepAlive: false });
+    const fails = async (path: string, pattern: RegExp) =>
+      assert.rejects(t.transport(req(`${url}${path}`, { timeoutMs: 300 })), (e: unknown) => e instanceof TransportError && !e.unreachable && pattern.test(e.message));
+    await fails('/silent', /no answer within 300 ms/);
+    await fails('/trickle', /no answer within 300 ms/);
+    await fails('/huge', /exceeds 65536 bytes/);
+    await fails('/short', /closed inside the body/);
+    await fails('/ssh', /status line/);
+    t.destroy();
+    raw.close();
+  });
+
+  test('a header value with a line break is refused before anything is sent', async () => {
+    const t = httpTransport({ keepAlive: false });
+    const count = seen.length;
+    await assert.rejects(t.transport(req(`${base}/plain`, { headers: { 'X-Test': '1\r\nX-Injected: 1' } })), /line break/);
+    assert.equal(seen.length, count);
+    t.destroy();
+  });
+});
