@@ -2,6 +2,7 @@
  * Structured logging with pino: JSON lines (journald keeps them), or one readable line per record when stderr is
  * a terminal. Identifiers (iface, mac, table, key) travel as fields, never pasted into messages.
  */
+import { isatty } from 'node:tty';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
@@ -23,7 +24,9 @@ function human(line: string): string {
 }
 
 export function createLogger(name: string, opts: { level?: string; pretty?: boolean } = {}): Logger {
-  const pretty = opts.pretty ?? Boolean(process.stderr.isTTY);
+  // isatty(2), not process.stderr.isTTY: the stream is only made once a line is written, and a command that has
+  // nothing to say (a no-op re-run) never makes it.
+  const pretty = opts.pretty ?? isatty(2);
   const destination = {
     write(line: string) {
       process.stderr.write(pretty ? human(line) : line);

@@ -1,7 +1,13 @@
 /**
- * Bundles the agent into one ES module with esbuild: every dependency inside, except node's built-ins and the
+ * Bundles the agent into one CommonJS file with esbuild: every dependency inside, except node's built-ins and the
  * netlink native addon, a file of its own that the bundle finds relative to itself (one per architecture, see
  * layout.ts).
+ *
+ * CommonJS rather than an ES module, and whitespace and syntax minified, because a command's start is mostly
+ * loading (README, "Performance"): in an ES module bundle esbuild hoists every built-in import to the top, so
+ * each command loaded child_process, tty, v8 and a dozen more for execa, which only the DHCP activation uses; in
+ * CommonJS those `require`s stay inside the lazy initialiser of the module that needs them, and node links no
+ * ES module facade per built-in. Identifiers keep their names, so stack traces stay readable.
  *
  * netlink's dist/raw.js loads its addon with `require('node-gyp-build')(__dirname + '/..')`, a path inside its
  * own npm package, which is gone in a bundle (and __dirname does not exist in an ES module). The plugin below
@@ -18,17 +24,17 @@ import { MIN_NODE } from './meta.js';
 /** The tsc output of entry.ts: the bundle is made from exactly the JavaScript the tests run. */
 const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
 /**
- * Goes before the bundle. `require` serves the CommonJS dependencies (pino, netlink) that require node's
- * built-ins, and loads the .node file; `addonDir` is the addon's directory relative to the bundle's.
+ * Goes before the bundle. `import.meta.url` (the bundle defines it, for the modules that locate files next to
+ * themselves) is the bundle's own URL; `addonDir` is the addon's directory relative to the bundle's.
  */
 function banner(addonDir: string): string {
   if (!/^[A-Za-z0-9./_-]+\/$/.test(addonDir)) throw new Error(`${addonDir}: not a relative directory URL`);
   return [
     '#!/usr/bin/node',
-    "import { createRequire as __ec2netCreateRequire } from 'node:module';",
-    "import { fileURLToPath as __ec2netFileURLToPath } from 'node:url';",
-    'const require = __ec2netCreateRequire(import.meta.url);',
-    `const __ec2netAddonDir = __ec2netFileURLToPath(new URL('${addonDir}', import.meta.url));`,
+    // Strict, as the ES module bundle and the checkout are (every module of an ES module is strict code).
+    "'use strict';",
+    "const __ec2netBundleUrl = require('node:url').pathToFileURL(__filename).href;",
+    `const __ec2netAddonDir = require('node:url').fileURLToPath(new URL('${addonDir}', __ec2netBundleUrl));`,
   ].join('\n');
 }
 
@@ -70,8 +76,11 @@ export async function bundle(outfile: string, addonDir: string): Promise<BundleR
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: `node${MIN_NODE}`,
+    define: { 'import.meta.url': '__ec2netBundleUrl' },
+    minifyWhitespace: true,
+    minifySyntax: true,
     banner: { js: banner(addonDir) },
     plugins: [netlinkAddon(used)],
     metafile: true,

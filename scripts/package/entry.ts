@@ -1,8 +1,8 @@
 /**
- * The packaged agent's one entry point, bundled into /usr/libexec/ec2net/ec2net.mjs. The commands on PATH are
+ * The packaged agent's one entry point, bundled into /usr/libexec/ec2net/ec2net.cjs. The commands on PATH are
  * symlinks to it and it runs the one its name says (node keeps the symlink's path in argv[1] and resolves
- * import.meta.url to the bundle itself). Only that command's modules are evaluated: esbuild turns these dynamic
- * imports into lazy initialisers inside the one file.
+ * import.meta.url, which the bundle defines, to the bundle itself). Only that command's modules are evaluated:
+ * esbuild turns these dynamic imports into lazy initialisers inside the one file, node's built-ins included.
  */
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,15 +24,16 @@ process.env.EC2NET_DHCLIENT_SCRIPT ||= fileURLToPath(new URL('./ec2net-dhclient-
 
 let name = basename(process.argv[1] ?? '');
 if (!Object.hasOwn(COMMANDS, name)) {
-  // Run directly (node /usr/libexec/ec2net/ec2net.mjs COMMAND ARGS...): the command's own argument parsing must see
+  // Run directly (node /usr/libexec/ec2net/ec2net.cjs COMMAND ARGS...): the command's own argument parsing must see
   // exactly what it would see when run by its name.
   name = process.argv[2] ?? '';
   process.argv.splice(2, 1);
 }
 const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 if (load) {
-  await load();
+  // The command runs itself once loaded (runMain); a CommonJS bundle has no top-level await.
+  void load();
 } else {
-  process.stderr.write(`ec2net.mjs: run as one of ${Object.keys(COMMANDS).join(', ')}, or with one of them as the first argument\n`);
+  process.stderr.write(`ec2net.cjs: run as one of ${Object.keys(COMMANDS).join(', ')}, or with one of them as the first argument\n`);
   process.exitCode = EXIT_USAGE;
 }

@@ -32,7 +32,7 @@ export const ARCHES: readonly Arch[] = [
  * script, which its entry finds there (scripts/package/entry.ts). The addon is a shared object: /usr/lib.
  */
 export const LIBEXEC_DIR = `/usr/libexec/${NAME}`;
-export const BUNDLE = `${LIBEXEC_DIR}/${NAME}.mjs`;
+export const BUNDLE = `${LIBEXEC_DIR}/${NAME}.cjs`;
 export const DHCLIENT_SCRIPT = `${LIBEXEC_DIR}/ec2net-dhclient-script`;
 export const LIB_DIR = `/usr/lib/${NAME}`;
 /** node-gyp-build's layout: ADDON_DIR/prebuilds/linux-ARCH/node.napi.node. */

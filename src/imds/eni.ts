@@ -107,25 +107,38 @@ const ENI_KEYS = [
 type EniKey = (typeof ENI_KEYS)[number];
 
 /**
- * Whether the instance has several network cards. Only multi-card types answer `network-card`, and they answer it
- * for the primary ENI too; the predecessors read a freshly attached ENI's missing or empty answer as card 0, and
- * gave it the table of the card-0 ENI with the same device number.
+ * Whether the instance has several network cards, from the primary ENI's `network-card` answer. Only multi-card
+ * types answer `network-card`, and they answer it for the primary ENI too; the predecessors read a freshly
+ * attached ENI's missing or empty answer as card 0, and gave it the table of the card-0 ENI with the same device
+ * number.
  */
-async function isMultiCard(client: ImdsClient, primaryMac: string): Promise<boolean> {
-  const key = `network/interfaces/macs/${primaryMac}/network-card`;
-  return optional(await client.get(key), key) !== undefined;
+function isMultiCard(primaryCard: ImdsAnswer, primaryMac: string): boolean {
+  return optional(primaryCard, `network/interfaces/macs/${primaryMac}/network-card`) !== undefined;
 }
 
-async function readOnce(client: ImdsClient, mac: string, primaryMac: string): Promise<Round> {
+function primaryCardOf(client: ImdsClient, primaryMac: string): Promise<ImdsAnswer> {
+  return client.get(`network/interfaces/macs/${primaryMac}/network-card`);
+}
+
+/** The ENI's keys, in ENI_KEYS order. Never rejects: every answer, a failed one too, is an ImdsAnswer. */
+function readKeys(client: ImdsClient, mac: string): Promise<ImdsAnswer[]> {
   const base = `network/interfaces/macs/${mac}/`;
-  const answers = await Promise.all(ENI_KEYS.map((k) => client.get(base + k)));
+  return Promise.all(ENI_KEYS.map((k) => client.get(base + k)));
+}
+
+/**
+ * One reading of the ENI's keys. `primaryCard` answers whether the instance is multi-card; it is only waited for
+ * when this ENI's own `network-card` is missing.
+ */
+async function readOnce(mac: string, primaryMac: string, answers: readonly ImdsAnswer[], primaryCard: () => Promise<ImdsAnswer>): Promise<Round> {
+  const base = `network/interfaces/macs/${mac}/`;
   const byKey = new Map(ENI_KEYS.map((k, i) => [k, answers[i] as ImdsAnswer]));
   const get = (k: EniKey) => optional(byKey.get(k) as ImdsAnswer, base + k);
   for (const k of ['device-number', 'interface-id', 'local-ipv4s'] as const) {
     if (get(k) === undefined) return { retry: transient(base + k, 'not found (404): the ENI has not propagated yet', { mac }) };
   }
   const card = get('network-card');
-  if (card === '' || (card === undefined && mac !== primaryMac && (await isMultiCard(client, primaryMac)))) {
+  if (card === '' || (card === undefined && mac !== primaryMac && isMultiCard(await primaryCard(), primaryMac))) {
     return { retry: transient(base + 'network-card', 'empty or not found on a multi-card instance: not propagated yet', { mac }) };
   }
   const localIpv4s = get('local-ipv4s') as string;
@@ -157,14 +170,22 @@ async function readOnce(client: ImdsClient, mac: string, primaryMac: string): Pr
  * The validated metadata of the ENI with this MAC. Throws NotFound when IMDS does not list the MAC (the interface
  * is not an ENI), Transient when IMDS cannot be read or the ENI does not settle within PROPAGATION_ROUNDS, and
  * InvalidMetadata when a value is malformed.
+ *
+ * The first reading of the ENI's keys goes out with the MAC list, and the primary ENI's `network-card` as soon as
+ * the primary is known: a command waits for two rounds of requests after the token, not four. Nothing read is
+ * used before the MAC list has shown the MAC is an ENI of this instance.
  */
 export async function readEni(client: ImdsClient, clock: ImdsClock, mac: string): Promise<EniMetadata> {
+  const firstKeys = readKeys(client, mac);
   const [macs, primaryMac] = await Promise.all([listEniMacs(client), topLevelMac(client)]);
+  const firstPrimaryCard = mac === primaryMac ? undefined : primaryCardOf(client, primaryMac);
   if (!macs.includes(mac)) throw new Ec2netError('NotFound', 'IMDS does not list this MAC: not an ENI of this instance', { mac });
   let last: Ec2netError | undefined;
   for (let round = 0; round < PROPAGATION_ROUNDS; round++) {
     if (round > 0) await clock.sleep(PROPAGATION_BASE_MS + backoffMs(round, clock.random()));
-    const r = await readOnce(client, mac, primaryMac);
+    const answers = round === 0 ? await firstKeys : await readKeys(client, mac);
+    const primaryCard = round === 0 && firstPrimaryCard ? () => firstPrimaryCard : () => primaryCardOf(client, primaryMac);
+    const r = await readOnce(mac, primaryMac, answers, primaryCard);
     if ('done' in r) return r.done;
     last = r.retry;
   }

@@ -4,7 +4,6 @@
  * so a crashed run can never leave a stale lock behind. Abstract sockets live in the network namespace, as the
  * interfaces they guard do.
  */
-import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { Ec2netError } from '../errors.js';
 
@@ -22,7 +21,17 @@ export interface Lock {
  * their own locks. The root is hashed: an abstract socket name is capped at 107 bytes.
  */
 export function lockName(root: string, name: string): string {
-  return root === '' ? name : `${createHash('sha256').update(root).digest('hex').slice(0, 16)}/${name}`;
+  return root === '' ? name : `${fnv1a64(root)}/${name}`;
+}
+
+/**
+ * FNV-1a, 64 bits, as 16 hex digits: only tells roots apart (nothing secret rides on it), and spares every command
+ * loading node:crypto to do so.
+ */
+function fnv1a64(text: string): string {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(text, 'utf8')) hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
+  return hash.toString(16).padStart(16, '0');
 }
 
 function tryBind(name: string): Promise<Server | undefined> {

@@ -112,7 +112,7 @@ describe('file lists', () => {
     for (const c of COMMANDS) {
       const link = byPath.get(`${c.dir}/${c.name}`);
       assert.equal(link?.perms[0], 'l', `${c.name} is a symlink`);
-      assert.equal(link?.target, '../libexec/ec2net/ec2net.mjs');
+      assert.equal(link?.target, '../libexec/ec2net/ec2net.cjs');
     }
     for (const f of files.filter((x) => !x.perms.startsWith('l') && x.path !== BUNDLE && x.path !== DHCLIENT_SCRIPT)) {
       assert.equal(f.perms, '-rw-r--r--', f.path);

@@ -52,7 +52,7 @@ export function newRoot(): string {
 
 /**
  * The argv that runs one of the agent's commands: the built checkout's entry point, or the packaged bundle when
- * EC2NET_BUNDLE names one (`node ec2net.mjs COMMAND ...`), so the same tests and benchmark can run either.
+ * EC2NET_BUNDLE names one (`node ec2net.cjs COMMAND ...`), so the same tests and benchmark can run either.
  */
 export function commandArgv(command: string): string[] {
   const bundle = process.env.EC2NET_BUNDLE;
