@@ -155,3 +155,49 @@ test('refresh picks up a new secondary IP; an IMDS outage during refresh removes
   assert.equal(eth1()?.lastError?.kind, 'Transient');
   await w.daemon.stop();
 });
+
+test('a round reads the kernel only after a notification since its ENIs were verified; IMDS is read every round', async () => {
+  const w = await world();
+  let snapshots = 0;
+  const snapshot = w.kernel.snapshot.bind(w.kernel);
+  w.kernel.snapshot = () => {
+    snapshots++;
+    return snapshot();
+  };
+  const round = async () => {
+    // Each round leaves a new figures object (the fake clock gives every round the same time).
+    const before = w.daemon.lastRound();
+    for (let i = 0; i < 400 && w.daemon.lastRound() === before; i++) await w.scheduler.advance(1_000);
+    assert.notEqual(w.daemon.lastRound(), before, 'a round ran');
+    await w.until();
+    return w.daemon.lastRound();
+  };
+  assert.equal((await round())?.snapshot, true, 'the first round verifies against a snapshot');
+  const taken = snapshots;
+  const quiet = await round();
+  assert.equal(quiet?.snapshot, false);
+  assert.equal(quiet?.queued, 0);
+  assert.equal(snapshots, taken, 'a quiet round takes no snapshot');
+
+  // A rule gone without a notification is not seen by a quiet round (the kernel notifies every change)...
+  const gone = ours(w.kernel, 10001)[0];
+  assert.ok(gone);
+  w.kernel.rules_.splice(w.kernel.rules_.indexOf(gone), 1);
+  assert.equal((await round())?.snapshot, false);
+  // ...and any notification, one about something else entirely, makes the next round dump and diff again.
+  w.emit({ kind: 'address', op: 'new', index: 1, address: '127.0.0.2/8' });
+  const full = await round();
+  assert.equal(full?.snapshot, true);
+  assert.equal(full?.queued, 1, 'the missing rule is found and the ENI configured again');
+  assert.equal(ours(w.kernel, 10001).length, 2);
+
+  // An IMDS change is found by a quiet round.
+  await round();
+  assert.equal((await round())?.snapshot, false);
+  w.imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10\n10.0.2.11\n10.0.2.12');
+  const changed = await round();
+  assert.equal(changed?.snapshot, false);
+  assert.equal(changed?.queued, 1);
+  assert.equal(ours(w.kernel, 10001).length, 3);
+  await w.daemon.stop();
+});
