@@ -14,6 +14,8 @@ interface SnapshotIndex {
   readonly rulesBySrc: Map<string, Rule[]>;
   readonly rulesByPriority: Map<number, Rule[]>;
   readonly routesByTable: Map<number, Route[]>;
+  readonly mainRoutesByDev: Map<string, Route[]>;
+  readonly mainRoutesByDst: Map<string, Route[]>;
   readonly addressesByDev: Map<string, Address[]>;
 }
 
@@ -33,11 +35,14 @@ const indexes = new WeakMap<KernelSnapshot, SnapshotIndex>();
 function indexOf(snap: KernelSnapshot): SnapshotIndex {
   let index = indexes.get(snap);
   if (!index) {
+    const main = snap.routes.filter((r) => r.table === MAIN_TABLE);
     index = {
       rulesByTable: group(snap.rules, (r) => r.table),
       rulesBySrc: group(snap.rules, (r) => r.src),
       rulesByPriority: group(snap.rules, (r) => r.priority),
       routesByTable: group(snap.routes, (r) => r.table),
+      mainRoutesByDev: group(main, (r) => r.dev),
+      mainRoutesByDst: group(main, (r) => r.dst),
       addressesByDev: group(snap.addresses, (a) => a.dev),
     };
     indexes.set(snap, index);
@@ -47,8 +52,10 @@ function indexOf(snap: KernelSnapshot): SnapshotIndex {
 
 /**
  * The part of a snapshot one ENI's diff looks at: the rules of its table, of its priority and of its sources
- * (whatever table they point to), the routes of its table and of the main table, the addresses on its interface.
- * An instance can hold thousands of rules and addresses; the refresh round diffs every ENI against one snapshot.
+ * (whatever table they point to); the routes of its table, and those of the main table on its interface or with
+ * the destination of one of its routes (a slot another device's route can hold); the addresses on its interface.
+ * An instance can hold thousands of rules, addresses and main-table routes (one per IPv6 address); the refresh
+ * round diffs every ENI against one snapshot.
  */
 export function observedFor(snap: KernelSnapshot, desired: Desired): Observed {
   const index = indexOf(snap);
@@ -56,9 +63,12 @@ export function observedFor(snap: KernelSnapshot, desired: Desired): Observed {
   for (const r of desired.rules) for (const held of index.rulesBySrc.get(r.src) ?? []) rules.add(held);
   // The priority is the table id: a rule of ours with this priority and another table is stale numbering.
   for (const r of index.rulesByPriority.get(desired.table) ?? []) rules.add(r);
+  const routes = new Set(index.routesByTable.get(desired.table));
+  for (const r of index.mainRoutesByDev.get(desired.ifname) ?? []) routes.add(r);
+  for (const r of desired.routes) for (const held of index.mainRoutesByDst.get(r.dst) ?? []) routes.add(held);
   return {
     rules: [...rules],
-    routes: [...(index.routesByTable.get(desired.table) ?? []), ...(desired.table === MAIN_TABLE ? [] : index.routesByTable.get(MAIN_TABLE) ?? [])],
+    routes: [...routes],
     addresses: index.addressesByDev.get(desired.ifname) ?? [],
   };
 }

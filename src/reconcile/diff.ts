@@ -27,7 +27,10 @@ export interface Desired {
 export interface Observed {
   /** Every rule the diff can be about: those of the ENI's table and priority, and any for one of its sources. */
   readonly rules: readonly Rule[];
-  /** Routes of the ENI's table and of the main table (only those on the interface are ever deleted). */
+  /**
+   * Routes of the ENI's table, and of the main table those on its interface or with a destination it wants (only
+   * those on the interface are ever deleted).
+   */
   readonly routes: readonly Route[];
   /** Addresses on the interface. */
   readonly addresses: readonly Address[];
