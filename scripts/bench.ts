@@ -19,7 +19,9 @@
  * bundles the checkout first (as `npm run package` does, into build/bench/bundle/), so the figures are those of
  * what the packages install. BENCH_RUNS sets the repetitions (5), BENCH_ONLY=large skips P1.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Vpc, type EniSpec } from '../test/vpc/vpc.js';
 import { ENI0, agent, eventually, newRoot, reach, startDaemon, type RunningDaemon } from '../test/support/agent.js';
@@ -263,15 +265,19 @@ async function p2p3p4() {
   }
 }
 
-/** BENCH_BUNDLE=1: the checkout bundled as the packages bundle it, with the dhclient script beside it. */
+/**
+ * BENCH_BUNDLE=1: the checkout bundled as the packages bundle it, with the dhclient script beside it; the commands
+ * run start.cjs, as the packaged ones do, with its code cache in a directory of the sandbox's own.
+ */
 async function bundleCheckout(): Promise<string> {
   const { bundle } = await import('./package/bundle.js');
   const dir = fileURLToPath(new URL('bench/bundle/', BUILD));
   mkdirSync(dir, { recursive: true });
   // The addon stays where npm put it; the bundle finds it relative to itself, as the package's does.
-  await bundle(`${dir}ec2net.cjs`, '../../../node_modules/netlink/');
+  const { start } = await bundle(`${dir}ec2net.cjs`, '../../../node_modules/netlink/');
   copyFileSync(fileURLToPath(new URL('../libexec/ec2net-dhclient-script', BUILD)), `${dir}ec2net-dhclient-script`);
-  return `${dir}ec2net.cjs`;
+  process.env.EC2NET_CACHE_DIR ??= mkdtempSync(join(tmpdir(), 'ec2net-cache-'));
+  return start;
 }
 
 async function main(): Promise<void> {

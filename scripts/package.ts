@@ -47,15 +47,15 @@ export async function buildPackages(opts: PackageOptions): Promise<BuiltPackage[
   await rm(opts.workDir, { recursive: true, force: true });
   await mkdir(opts.workDir, { recursive: true });
   await mkdir(opts.outDir, { recursive: true });
-  const bundleFile = `${opts.workDir}/ec2net.mjs`;
+  const bundleFile = `${opts.workDir}/ec2net.cjs`;
   const addonDir = relativeTarget(BUNDLE, `${ADDON_DIR}/`);
-  const { packages } = await bundle(bundleFile, addonDir.startsWith('.') ? addonDir : `./${addonDir}`);
+  const { packages, start } = await bundle(bundleFile, addonDir.startsWith('.') ? addonDir : `./${addonDir}`);
   const debCopyright = await renderCopyright(pkg.license, packages, 'reference');
   const rpmCopyright = await renderCopyright(pkg.license, packages, 'full');
   const built: BuiltPackage[] = [];
   for (const arch of opts.arches ?? ARCHES) {
     const addon = prepareAddon(arch, `${opts.workDir}/netlink-${arch.node}.node`);
-    const tree = await layout(arch, bundleFile, addon.file);
+    const tree = await layout(arch, bundleFile, start, addon.file);
     const common = { arch, version: pkg.version, layout: tree, epoch, workDir: opts.workDir, outDir: opts.outDir };
     built.push({ arch, format: 'deb', file: await buildDeb({ ...common, addonDepends: addon.debDepends, copyright: debCopyright }) });
     built.push({ arch, format: 'rpm', file: await buildRpm({ ...common, copyright: rpmCopyright }) });

@@ -14,7 +14,9 @@
  * points that one call at the packaged addon directory; node-gyp-build itself is bundled and still picks
  * prebuilds/linux-ARCH/ for the running machine, so a package built for the wrong architecture says so.
  */
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -23,6 +25,8 @@ import { MIN_NODE } from './meta.js';
 
 /** The tsc output of entry.ts: the bundle is made from exactly the JavaScript the tests run. */
 const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
+/** The tsc output of start.cts. */
+const START = fileURLToPath(new URL('./start.cjs', import.meta.url));
 /**
  * Goes before the bundle. `import.meta.url` (the bundle defines it, for the modules that locate files next to
  * themselves) is the bundle's own URL; `addonDir` is the addon's directory relative to the bundle's.
@@ -31,12 +35,16 @@ function banner(addonDir: string): string {
   if (!/^[A-Za-z0-9./_-]+\/$/.test(addonDir)) throw new Error(`${addonDir}: not a relative directory URL`);
   return [
     '#!/usr/bin/node',
+    // Replaced by the hash of the bundle once it is built: start.cjs keys its code cache by it (start.cts).
+    `// ec2net bundle ${ID_PLACEHOLDER}`,
     // Strict, as the ES module bundle and the checkout are (every module of an ES module is strict code).
     "'use strict';",
     "const __ec2netBundleUrl = require('node:url').pathToFileURL(__filename).href;",
     `const __ec2netAddonDir = require('node:url').fileURLToPath(new URL('${addonDir}', __ec2netBundleUrl));`,
   ].join('\n');
 }
+
+const ID_PLACEHOLDER = '0'.repeat(32);
 
 /** The one line of netlink 0.3.0's dist/raw.js that loads the addon, and what the bundle does instead. */
 const ADDON_LOAD = "require('node-gyp-build')(__dirname + '/..')";
@@ -61,6 +69,10 @@ function netlinkAddon(used: { count: number }): Plugin {
 export interface BundleResult {
   /** npm packages whose code is inside the bundle, by name (for the copyright file). */
   readonly packages: string[];
+  /** The bundle's id: the first 32 hex digits of the SHA-256 of its text with the id line zeroed. */
+  readonly id: string;
+  /** start.cjs, written beside the bundle: what the commands run (scripts/package/start.cts). */
+  readonly start: string;
 }
 
 function packageOf(input: string): string | undefined {
@@ -68,8 +80,12 @@ function packageOf(input: string): string | undefined {
   return m?.[1];
 }
 
-/** Bundles the agent into `outfile`; `addonDir` is where the addon's prebuilds/ directory is, relative to it. */
+/**
+ * Bundles the agent into `outfile`, and writes start.cjs beside it; `addonDir` is where the addon's prebuilds/
+ * directory is, relative to the bundle. `outfile` must be named ec2net.cjs: start.cjs runs the file of that name.
+ */
 export async function bundle(outfile: string, addonDir: string): Promise<BundleResult> {
+  if (basename(outfile) !== 'ec2net.cjs') throw new Error(`${outfile}: start.cjs runs ec2net.cjs beside it`);
   const used = { count: 0 };
   const result = await build({
     entryPoints: [ENTRY],
@@ -104,5 +120,13 @@ export async function bundle(outfile: string, addonDir: string): Promise<BundleR
     const p = packageOf(input);
     if (p) packages.add(p);
   }
-  return { packages: [...packages].sort() };
+  const text = await readFile(outfile, 'utf8');
+  if (!text.includes(`\n// ec2net bundle ${ID_PLACEHOLDER}\n`)) throw new Error(`${outfile}: the id line is not where start.cjs looks for it`);
+  const id = createHash('sha256').update(text).digest('hex').slice(0, 32);
+  await writeFile(outfile, text.replace(ID_PLACEHOLDER, id));
+  const start = join(dirname(outfile), 'start.cjs');
+  // tsc's output of start.cts, without its source map reference (the map is not shipped).
+  const startText = (await readFile(START, 'utf8')).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
+  await writeFile(start, startText, { mode: 0o755 });
+  return { packages: [...packages].sort(), id, start };
 }

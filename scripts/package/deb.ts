@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { gzipSync, constants } from 'node:zlib';
 import type { Copyright } from './copyright.js';
-import { DAEMON_UNIT, PERSISTENT_NET_RULES, REPO, RUN_DIR, type Arch, type Entry, type Layout } from './layout.js';
+import { CACHE_DIR, DAEMON_UNIT, PERSISTENT_NET_RULES, REPO, RUN_DIR, type Arch, type Entry, type Layout } from './layout.js';
 import { CONFLICTS, DESCRIPTION, MAINTAINER, NAME, RELEASE, RUNTIME_DEPENDS, SUMMARY, wrap } from './meta.js';
 import { stage, walk } from './stage.js';
 import { fill } from './template.js';
@@ -98,6 +98,7 @@ export async function buildDeb(input: DebInput): Promise<string> {
     DAEMON_UNIT,
     TMPFILES: input.layout.tmpfiles.join(' '),
     RUN_DIR,
+    CACHE_DIR,
     PERSISTENT_NET_RULES,
   };
   for (const script of MAINTAINER_SCRIPTS) {

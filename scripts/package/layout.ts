@@ -33,6 +33,10 @@ export const ARCHES: readonly Arch[] = [
  */
 export const LIBEXEC_DIR = `/usr/libexec/${NAME}`;
 export const BUNDLE = `${LIBEXEC_DIR}/${NAME}.cjs`;
+/** What the commands run: the bundle, from V8's code cache of it when there is one (scripts/package/start.cts). */
+export const START = `${LIBEXEC_DIR}/start.cjs`;
+/** start.cjs keeps its code cache here (root's, 0700; the units' CacheDirectory=). */
+export const CACHE_DIR = `/var/cache/${NAME}`;
 export const DHCLIENT_SCRIPT = `${LIBEXEC_DIR}/ec2net-dhclient-script`;
 export const LIB_DIR = `/usr/lib/${NAME}`;
 /** node-gyp-build's layout: ADDON_DIR/prebuilds/linux-ARCH/node.napi.node. */
@@ -44,7 +48,7 @@ export const RUN_DIR = '/run/ec2net';
 /** The daemon: the one unit the maintainer scripts start, stop and restart. */
 export const DAEMON_UNIT = 'ec2netd.service';
 
-/** Admin commands in /usr/sbin, the rest in /usr/bin; each is a symlink to the bundle. */
+/** Admin commands in /usr/sbin, the rest in /usr/bin; each is a symlink to start.cjs, which runs the bundle. */
 export const COMMANDS = [
   { name: 'ec2ifup', dir: '/usr/sbin' },
   { name: 'ec2ifdown', dir: '/usr/sbin' },
@@ -87,9 +91,10 @@ export function wantsEnable(name: string, text: string): boolean {
   return install !== null && /^(WantedBy|RequiredBy|Also)=\S/m.test(install[1] ?? '');
 }
 
-export async function layout(arch: Arch, bundleFile: string, addonFile: string): Promise<Layout> {
+export async function layout(arch: Arch, bundleFile: string, startFile: string, addonFile: string): Promise<Layout> {
   const entries: Entry[] = [
     { type: 'file', path: BUNDLE, mode: 0o755, source: bundleFile },
+    { type: 'file', path: START, mode: 0o755, source: startFile },
     { type: 'file', path: `${ADDON_DIR}/prebuilds/linux-${arch.node}/node.napi.node`, mode: 0o644, source: addonFile },
     { type: 'file', path: DHCLIENT_SCRIPT, mode: 0o755, source: `${REPO}libexec/ec2net-dhclient-script` },
     { type: 'file', path: `/etc/${NAME}/ec2net.conf`, mode: 0o644, source: `${REPO}packaging/ec2net.conf`, conffile: true },
@@ -99,7 +104,7 @@ export async function layout(arch: Arch, bundleFile: string, addonFile: string):
     { type: 'file', path: '/usr/lib/systemd/networkd.conf.d/ec2net.conf', mode: 0o644, source: `${REPO}packaging/networkd.conf.d/ec2net.conf` },
   ];
   for (const c of COMMANDS) {
-    entries.push({ type: 'symlink', path: `${c.dir}/${c.name}`, target: relativeTarget(`${c.dir}/${c.name}`, BUNDLE) });
+    entries.push({ type: 'symlink', path: `${c.dir}/${c.name}`, target: relativeTarget(`${c.dir}/${c.name}`, START) });
     entries.push({ type: 'file', path: `/usr/share/man/man8/${c.name}.8.gz`, mode: 0o644, source: `${REPO}man/${c.name}.8`, gzip: true });
     if (c.name !== NAME) entries.push({ type: 'symlink', path: `${COMPLETIONS_DIR}/${c.name}`, target: NAME });
   }

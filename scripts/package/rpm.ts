@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Copyright } from './copyright.js';
-import { DAEMON_UNIT, LIB_DIR, LIBEXEC_DIR, PERSISTENT_NET_RULES, REPO, RUN_DIR, type Arch, type Entry, type Layout } from './layout.js';
+import { CACHE_DIR, DAEMON_UNIT, LIB_DIR, LIBEXEC_DIR, PERSISTENT_NET_RULES, REPO, RUN_DIR, type Arch, type Entry, type Layout } from './layout.js';
 import { CONFLICTS, DESCRIPTION, MAINTAINER, NAME, RELEASE, RUNTIME_DEPENDS, SUMMARY, wrap } from './meta.js';
 import { stage, walk } from './stage.js';
 import { fill } from './template.js';
@@ -67,6 +67,7 @@ export async function buildRpm(input: RpmInput): Promise<string> {
       DAEMON_UNIT,
       TMPFILES: input.layout.tmpfiles.join(' '),
       RUN_DIR,
+      CACHE_DIR,
       PERSISTENT_NET_RULES,
       FILES: files.join('\n'),
     },

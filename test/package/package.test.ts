@@ -4,11 +4,11 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import type { BuiltPackage } from '../../scripts/package.js';
-import { ARCHES, BUNDLE, COMMANDS, DHCLIENT_SCRIPT, type Arch } from '../../scripts/package/layout.js';
+import { ARCHES, BUNDLE, COMMANDS, DHCLIENT_SCRIPT, START, type Arch } from '../../scripts/package/layout.js';
 import { MIN_NODE } from '../../scripts/package/meta.js';
 import { BUILD_TIMEOUT_MS, HOST_ARCH, isRoot, ok, packageFile, packages, run, scratch } from './support.js';
 
@@ -28,6 +28,7 @@ function expectedPaths(arch: Arch, format: 'deb' | 'rpm'): string[] {
   const list = (dir: string, re: RegExp) => readdirSync(repo(dir)).filter((n) => re.test(n));
   return [
     BUNDLE,
+    START,
     DHCLIENT_SCRIPT,
     `/usr/lib/ec2net/netlink/prebuilds/linux-${arch.node}/node.napi.node`,
     ...CONFFILES,
@@ -79,7 +80,7 @@ function runInstalled(root: string, command: string, args: string[]) {
   const elsewhere = scratch('cwd');
   return run(`${root}${c.dir}/${c.name}`, args, {
     cwd: elsewhere,
-    env: { PATH: '/usr/bin:/bin', HOME: elsewhere, NODE_PATH: `${elsewhere}/node_modules` },
+    env: { PATH: '/usr/bin:/bin', HOME: elsewhere, NODE_PATH: `${elsewhere}/node_modules`, EC2NET_CACHE_DIR: `${elsewhere}/cache` },
   });
 }
 
@@ -108,13 +109,14 @@ describe('file lists', () => {
   function checkModes(files: Listed[]): void {
     const byPath = new Map(files.map((f) => [f.path, f]));
     assert.equal(byPath.get(BUNDLE)?.perms, '-rwxr-xr-x');
+    assert.equal(byPath.get(START)?.perms, '-rwxr-xr-x');
     assert.equal(byPath.get(DHCLIENT_SCRIPT)?.perms, '-rwxr-xr-x');
     for (const c of COMMANDS) {
       const link = byPath.get(`${c.dir}/${c.name}`);
       assert.equal(link?.perms[0], 'l', `${c.name} is a symlink`);
-      assert.equal(link?.target, '../libexec/ec2net/ec2net.cjs');
+      assert.equal(link?.target, '../libexec/ec2net/start.cjs');
     }
-    for (const f of files.filter((x) => !x.perms.startsWith('l') && x.path !== BUNDLE && x.path !== DHCLIENT_SCRIPT)) {
+    for (const f of files.filter((x) => !x.perms.startsWith('l') && x.path !== BUNDLE && x.path !== START && x.path !== DHCLIENT_SCRIPT)) {
       assert.equal(f.perms, '-rw-r--r--', f.path);
     }
   }
@@ -219,6 +221,69 @@ describe('installed from the .deb into a scratch root', { skip: HOST_ARCH ? fals
     const usage = runInstalled(root, 'ec2ifdown', []);
     assert.equal(usage.status, 2);
     assert.match(usage.stderr, /expected exactly one interface name/);
+  });
+
+  test('start.cjs runs the bundle from a code cache it leaves on the first run, used only when safe', () => {
+    const home = scratch('start');
+    const cache = `${home}/cache`;
+    const runWith = (env: Record<string, string> = {}) => {
+      const r = run(`${root}/usr/sbin/ec2ifup`, ['--version'], { cwd: home, env: { PATH: '/usr/bin:/bin', EC2NET_CACHE_DIR: cache, ...env } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `ec2ifup ${VERSION}\n`);
+      return r;
+    };
+    const files = () => (existsSync(cache) ? readdirSync(cache) : []);
+    runWith();
+    const [name] = files();
+    assert.match(name ?? '', new RegExp(`^ec2net-[0-9a-f]{32}-[0-9]+-[0-9]+-${process.version.replace(/\./g, '\\.')}-${process.arch}\\.v8$`));
+    const file = `${cache}/${name}`;
+    assert.equal(statSync(cache).mode & 0o777, 0o700);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    // Used, not rewritten: V8 accepted it.
+    const first = statSync(file);
+    runWith();
+    assert.equal(statSync(file).ino, first.ino);
+    // Data V8 refuses (another node, corruption): the command runs as without it, and a good one replaces it.
+    writeFileSync(file, 'not a code cache');
+    runWith();
+    assert.notEqual(statSync(file).size, 'not a code cache'.length);
+    // A file others can write is not trusted: replaced, 0600 again.
+    chmodSync(file, 0o666);
+    const before = statSync(file).ino;
+    runWith();
+    assert.notEqual(statSync(file).ino, before);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    // Nor a directory others can write: neither read nor written.
+    const open = `${home}/open`;
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    runWith({ EC2NET_CACHE_DIR: open });
+    assert.deepEqual(readdirSync(open), []);
+    // Under EC2NET_ROOT when no directory is named.
+    runWith({ EC2NET_CACHE_DIR: '', EC2NET_ROOT: `${home}/root` });
+    assert.equal(readdirSync(`${home}/root/var/cache/ec2net`).length, 1);
+  });
+
+  test('a bundle changed in place gets a cache of its own; the old one goes when the new one is written', () => {
+    const copy = unpack(packageFile(built, 'deb', HOST_ARCH as Arch));
+    const cache = `${scratch('start-edit')}/cache`;
+    const env = { PATH: '/usr/bin:/bin', EC2NET_CACHE_DIR: cache };
+    assert.equal(run(`${copy}/usr/sbin/ec2ifup`, ['--version'], { env }).status, 0);
+    const [old] = readdirSync(cache);
+    // Same length, same id line, different code: the version string the command prints.
+    const bundle = `${copy}${BUNDLE}`;
+    const text = readFileSync(bundle, 'utf8');
+    const marker = `VERSION="${VERSION}"`;
+    assert.equal(text.split(marker).length, 2, 'the bundle sets VERSION once');
+    const edited = `VERSION="${VERSION.replace(/.$/, (c) => (c === '9' ? '8' : String(Number(c) + 1)))}"`;
+    writeFileSync(bundle, text.replace(marker, edited));
+    utimesSync(bundle, new Date(), new Date(Date.now() + 5000));
+    const r = run(`${copy}/usr/sbin/ec2ifup`, ['--version'], { env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.notEqual(r.stdout, `ec2ifup ${VERSION}\n`, 'the edited bundle ran, not the cached code of the old one');
+    const now = readdirSync(cache);
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], old);
   });
 
   test('the bundle talks rtnetlink through the packaged addon', { skip: isRoot ? false : 'needs root' }, () => {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathsFor } from '../../src/config.js';
+import { CACHE_DIR } from '../../scripts/package/layout.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const UNIT_DIR = `${REPO}systemd/`;
@@ -222,17 +223,20 @@ describe("ec2netd.service's sandbox", () => {
     assert.equal(one(u, 'Service', 'NoNewPrivileges'), 'yes');
   });
 
-  test('writable: only /run/ec2net, /run/systemd/network, the IPv6 interface sysctls and the /etc directories ec2net writes (paths taken from src/config.ts)', () => {
+  test('writable: only /run/ec2net, /run/systemd/network, the IPv6 interface sysctls, the /etc directories ec2net writes (paths taken from src/config.ts) and the code cache', () => {
     assert.equal(one(u, 'Service', 'ProtectSystem'), 'strict');
     const writable = [
       ...list(u, 'Service', 'ReadWritePaths').map((p) => p.replace(/^-/, '')),
       ...list(u, 'Service', 'ConfigurationDirectory').map((d) => `/etc/${d}`),
+      ...list(u, 'Service', 'CacheDirectory').map((d) => `/var/cache/${d}`),
     ].sort();
-    // The networkd backend's units, and the RA default-route metric of each interface (a per-namespace sysctl).
-    assert.deepEqual(writable, [root.dhcp, root.networkScripts, '/etc/udev/rules.d', root.runDir, root.runNetwork, '/proc/sys/net/ipv6/conf'].sort());
+    // The networkd backend's units, the RA default-route metric of each interface (a per-namespace sysctl), and
+    // start.cjs's code cache of the bundle (root's only: CacheDirectoryMode=0700).
+    assert.deepEqual(writable, [root.dhcp, root.networkScripts, '/etc/udev/rules.d', root.runDir, root.runNetwork, '/proc/sys/net/ipv6/conf', CACHE_DIR].sort());
+    assert.equal(one(u, 'Service', 'CacheDirectoryMode'), '0700');
     assert.ok(root.stateDir.startsWith(`${root.runDir}/`));
     // RuntimeDirectory= would be removed when the unit stops, with the state ec2ifup and ec2ifdown share.
-    for (const key of ['RuntimeDirectory', 'StateDirectory', 'CacheDirectory', 'LogsDirectory', 'ReadOnlyPaths', 'InaccessiblePaths']) {
+    for (const key of ['RuntimeDirectory', 'StateDirectory', 'LogsDirectory', 'ReadOnlyPaths', 'InaccessiblePaths']) {
       assert.deepEqual(values(u, 'Service', key), [], key);
     }
   });
