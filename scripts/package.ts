@@ -3,8 +3,8 @@
  * checkout. Everything in between lives under build/package/ (or --work DIR).
  *
  * Per architecture, both formats install the same tree (scripts/package/layout.ts): the agent bundled into
- * /usr/libexec/ec2net/ec2net.mjs, that architecture's netlink addon under /usr/lib/ec2net, the commands as
- * symlinks to the bundle, the dhclient script, systemd units, udev rules, tmpfiles.d and rt_protos.d entries,
+ * /usr/libexec/ec2net/ec2net.cjs, that architecture's netlink addon under /usr/lib/ec2net, the commands as
+ * symlinks to start.cjs beside it (which runs the bundle from V8's code cache), the dhclient script, systemd units, udev rules, tmpfiles.d and rt_protos.d entries,
  * the default config, man pages and bash completion.
  */
 import { execFileSync } from 'node:child_process';
