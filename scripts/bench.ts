@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { Vpc, type EniSpec } from '../test/vpc/vpc.js';
 import { ENI0, agent, eventually, newRoot, reach, startDaemon, type RunningDaemon } from '../test/support/agent.js';
 import { askControl, controlPath } from '../src/ports/control.js';
+import { unitEnvironment } from '../test/support/unit-env.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 /** A round's CPU time swings with the garbage collector's timing: more of them than other runs, for a steady median. */
@@ -284,6 +285,8 @@ async function main(): Promise<void> {
   if (process.env.BENCH_BUNDLE === '1' && !process.env.EC2NET_BUNDLE) process.env.EC2NET_BUNDLE = await bundleCheckout();
   out(`ec2net benchmark: ${RUNS} runs each (BENCH_RUNS to change), simulated VPC, ${new Date().toISOString()}`);
   out(`commands: ${process.env.EC2NET_BUNDLE ? `the bundle ${process.env.EC2NET_BUNDLE}` : 'the built checkout'}`);
+  const unitEnv = Object.entries({ ...unitEnvironment('ec2netd.service'), ...(process.env.BENCH_DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS } : {}) });
+  out(`daemon environment (systemd/ec2netd.service): ${unitEnv.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   // BENCH_ONLY=large skips P1 (for quick iterations on P2–P4).
   const skipP1 = process.env.BENCH_ONLY === 'large';
   const none = { reachMs: stat([]), dhcpMs: stat([]) };

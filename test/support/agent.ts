@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EniSpec, RunResult, Vpc } from '../vpc/vpc.js';
 import { LogRecords } from './log-records.js';
+import { unitEnvironment } from './unit-env.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/', import.meta.url));
 
@@ -150,9 +151,10 @@ export interface RunningDaemon {
 }
 
 /** Starts ec2netd in the instance namespace (as a child of this process, killed with the sandbox at the latest). */
+/** The daemon as its unit runs it: with ec2netd.service's Environment= (node and malloc settings), then `env`. */
 export function startDaemon(vpc: Vpc, root: string, env: Record<string, string> = {}): RunningDaemon {
   const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, ...commandArgv('ec2netd')], {
-    env: { ...process.env, EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'debug', ...env },
+    env: { ...process.env, ...unitEnvironment('ec2netd.service'), EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const log = new LogRecords(child.stderr);

@@ -15,6 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathsFor } from '../../src/config.js';
 import { CACHE_DIR } from '../../scripts/package/layout.js';
+import { unitEnvironment } from '../support/unit-env.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const UNIT_DIR = `${REPO}systemd/`;
@@ -26,8 +27,11 @@ const COMMANDS = ['/usr/sbin/ec2ifup', '/usr/sbin/ec2ifdown', '/usr/sbin/ec2ifsc
 const UNITS = ['ec2netd.service', 'ec2net-ifup@.service', 'ec2ifscan.service', 'ec2net-cleanup.service', 'ec2net-hostname.service'];
 /** The opt-in hostname unit has a sandbox of its own (tested below); the network units share ec2netd's. */
 const HOSTNAME_UNIT = 'ec2net-hostname.service';
-/** Settings of ec2netd's [Service] that are about what it runs, not its sandbox. */
-const NOT_SANDBOX = new Set(['Type', 'NotifyAccess', 'ExecStart', 'Restart', 'RestartSec', 'TimeoutStopSec']);
+/**
+ * Settings of ec2netd's [Service] that are about what it runs, not its sandbox. Environment= holds the daemon's
+ * memory settings (the commands are short-lived and keep the JIT).
+ */
+const NOT_SANDBOX = new Set(['Type', 'NotifyAccess', 'ExecStart', 'Restart', 'RestartSec', 'TimeoutStopSec', 'Environment']);
 
 type Unit = Map<string, Map<string, string[]>>;
 
@@ -221,6 +225,10 @@ describe("ec2netd.service's sandbox", () => {
     assert.deepEqual(values(u, 'Service', 'AmbientCapabilities'), []);
     assert.deepEqual(values(u, 'Service', 'User'), []);
     assert.equal(one(u, 'Service', 'NoNewPrivileges'), 'yes');
+  });
+
+  test('the daemon runs without the JIT, with one V8 and one libuv worker and two malloc arenas (README, "Performance")', () => {
+    assert.deepEqual(unitEnvironment('ec2netd.service'), { NODE_OPTIONS: '--jitless --v8-pool-size=1', UV_THREADPOOL_SIZE: '1', MALLOC_ARENA_MAX: '2' });
   });
 
   test('writable: only /run/ec2net, /run/systemd/network, the IPv6 interface sysctls, the /etc directories ec2net writes (paths taken from src/config.ts) and the code cache', () => {
