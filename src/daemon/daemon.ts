@@ -77,18 +77,6 @@ export interface EniStatus {
   backedOffUntil?: number;
 }
 
-/** Plans are immutable: each one's JSON is made once, however many rounds compare it. */
-const planJson = new WeakMap<Plan, string>();
-
-function jsonOf(p: Plan): string {
-  let json = planJson.get(p);
-  if (json === undefined) {
-    json = JSON.stringify(p);
-    planJson.set(p, json);
-  }
-  return json;
-}
-
 export class Ec2netDaemon {
   private readonly enis = new Map<string, EniStatus>();
   private readonly byIndex = new Map<number, { mac: string; name: string }>();
@@ -324,12 +312,16 @@ export class Ec2netDaemon {
       // The ifcfg file was read for its flags a moment ago: compare that text rather than read it again.
       const text = first === undefined ? undefined : os.read.has(first.path) ? os.read.get(first.path) : await readText(first.path);
       const settled =
-        (next === previous || jsonOf(next) === jsonOf(previous)) &&
+        (next === previous || JSON.stringify(next) === JSON.stringify(previous)) &&
         // The ifcfg file or networkd unit as the last configure wrote it (the primary's are the image's).
         (first === undefined || text === first.content) &&
         (snap === undefined || this.kernelSettled(next, previous, meta.isPrimary, link, snap));
       if (!settled) return configure();
-      if (snap) s.verified = { generation, previous, link, ipv6Router };
+      // The same plan, planned from this round's metadata: kept, so that the next round, asking IMDS again with
+      // this metadata and getting the same answers, gets this very plan back and compares nothing.
+      s.plan = next;
+      s.meta = meta;
+      if (snap) s.verified = { generation, previous: next, link, ipv6Router };
       s.lastRefresh = this.ctx.clock.now();
       s.lastError = undefined;
     } catch (e) {

@@ -88,6 +88,8 @@ export async function rereadAddresses(client: ImdsClient, previous: EniMetadata,
     subnetIpv6CidrBlocks: previous.subnetIpv6.map(formatCidr6).join('\n'),
   });
   lastReread.set(previous, { answers, meta });
+  // The caller may keep the new object in place of `previous`: the same answers then give it back again.
+  lastReread.set(meta, { answers, meta });
   return meta;
 }
 
