@@ -152,8 +152,12 @@ export class ImdsClient {
         // Every endpoint's failure is reported: the fallback's "unreachable" must not hide the first one's cause.
         reasons.push(`${endpoint}: ${e instanceof Error ? e.message : String(e)}`);
         if (!(e instanceof TransportError && e.unreachable)) return { reason: reasons.join('; ') };
-        this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
-        this.token = undefined;
+        // Concurrent requests that all found this endpoint unreachable move on once, not once each: flipping back
+        // and forth would send half of them to the dead endpoint again and drop the other one's token.
+        if (this.endpoints[this.endpointIndex] === endpoint) {
+          this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
+          this.token = undefined;
+        }
       }
     }
     return { reason: reasons.join('; ') };

@@ -173,19 +173,26 @@ async function readOnce(mac: string, primaryMac: string, answers: readonly ImdsA
  * is not an ENI), Transient when IMDS cannot be read or the ENI does not settle within PROPAGATION_ROUNDS, and
  * InvalidMetadata when a value is malformed.
  *
- * The first reading of the ENI's keys goes out with the MAC list, and the primary ENI's `network-card` as soon as
- * the primary is known: a command waits for two rounds of requests after the token, not four. Nothing read is
- * used before the MAC list has shown the MAC is an ENI of this instance.
+ * The first reading of the ENI's keys goes out as soon as IMDS has answered the MAC list or the top-level mac, and
+ * the primary ENI's `network-card` as soon as the primary is known: a command waits for three rounds of requests
+ * after the token, not four. Nothing read is used before the MAC list has shown the MAC is an ENI of this instance.
  */
 export async function readEni(client: ImdsClient, clock: ImdsClock, mac: string): Promise<EniMetadata> {
-  const firstKeys = readKeys(client, mac);
-  const [macs, primaryMac] = await Promise.all([listEniMacs(client), topLevelMac(client)]);
+  const macsAnswer = listEniMacs(client);
+  const primaryAnswer = topLevelMac(client);
+  // The ENI's keys go out as soon as IMDS has answered once: while it does not answer at all, nine more requests
+  // retrying beside these two would only hold every one of them up.
+  const firstKeys = Promise.race([macsAnswer, primaryAnswer]).then(
+    () => readKeys(client, mac),
+    () => undefined,
+  );
+  const [macs, primaryMac] = await Promise.all([macsAnswer, primaryAnswer]);
   const firstPrimaryCard = mac === primaryMac ? undefined : primaryCardOf(client, primaryMac);
   if (!macs.includes(mac)) throw new Ec2netError('NotFound', 'IMDS does not list this MAC: not an ENI of this instance', { mac });
   let last: Ec2netError | undefined;
   for (let round = 0; round < PROPAGATION_ROUNDS; round++) {
     if (round > 0) await clock.sleep(PROPAGATION_BASE_MS + backoffMs(round, clock.random()));
-    const answers = round === 0 ? await firstKeys : await readKeys(client, mac);
+    const answers = (round === 0 ? await firstKeys : undefined) ?? (await readKeys(client, mac));
     const primaryCard = round === 0 && firstPrimaryCard ? () => firstPrimaryCard : () => primaryCardOf(client, primaryMac);
     const r = await readOnce(mac, primaryMac, answers, primaryCard);
     if ('done' in r) return r.done;

@@ -356,6 +356,18 @@ describe('ImdsClient endpoints and transport options', () => {
     assert.deepEqual(clock.sleeps, [], 'falling over is not a retry');
   });
 
+  test('requests in flight together that all find the endpoint gone fall over once, not once each', async () => {
+    const { imds, client } = setup();
+    assert.equal((await client.get('mac')).kind, 'found');
+    imds.endpointDown.set(V4, new TransportError('EHOSTUNREACH: no route', true));
+    const answers = await Promise.all(['mac', 'instance-id', 'mac', 'instance-id', 'mac'].map((k) => client.get(k)));
+    assert.deepEqual(answers.map((a) => a.kind), ['found', 'found', 'found', 'found', 'found']);
+    // Each of the five met the dead endpoint once; none was sent back to it by another's failure.
+    assert.equal(imds.requestsTo('GET', V4).length, 1 + 5);
+    assert.equal((await client.get('instance-id')).kind, 'found');
+    assert.equal(imds.requestsTo('GET', V4).length, 1 + 5, 'and it stays on the second endpoint');
+  });
+
   test('a failure that is not "unreachable" does not fall over', async () => {
     const { imds, client } = setup();
     imds.endpointDown.set(V4, new TransportError('no answer within 2000 ms', false));
