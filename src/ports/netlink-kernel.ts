@@ -63,8 +63,9 @@ const RTN_UNICAST = 1;
 const FR_ACT_TO_TBL = 1;
 const FRA = { SRC: 2, PRIORITY: 6, TABLE: 15, PROTOCOL: 21 } as const;
 const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
-const IFA = { ADDRESS: 1, LOCAL: 2 } as const;
+const IFA = { ADDRESS: 1, LOCAL: 2, FLAGS: 8 } as const;
 const IFA_F_NODAD = 0x02;
+const IFA_F_NOPREFIXROUTE = 0x200;
 const IFF_UP = 1;
 const IFLA_PROP_LIST = 52;
 const IFLA_ALT_IFNAME = 53;
@@ -455,7 +456,11 @@ export class NetlinkKernel implements KernelPort {
     // source) for a second or more.
     hdr[2] = a.family === 6 ? IFA_F_NODAD : 0;
     hdr.writeUInt32LE(index, 4);
-    return Buffer.concat([hdr, nla(IFA.LOCAL, bytes), nla(IFA.ADDRESS, bytes)]);
+    if (a.family === 4) return Buffer.concat([hdr, nla(IFA.LOCAL, bytes), nla(IFA.ADDRESS, bytes)]);
+    // IFA_FLAGS (32 bits, kernel 3.14) adds noprefixroute: the kernel would otherwise put a main-table route
+    // for each /128 beside its local one, which routes nothing the local one does not, and makes every dump of
+    // an instance with hundreds of IPv6 addresses hundreds of routes longer.
+    return Buffer.concat([hdr, nla(IFA.LOCAL, bytes), nla(IFA.ADDRESS, bytes), u32(IFA.FLAGS, IFA_F_NODAD | IFA_F_NOPREFIXROUTE)]);
   }
 
   async addAddress(a: Address): Promise<void> {

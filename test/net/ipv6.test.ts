@@ -65,6 +65,11 @@ describe('IPv6, prefixes and IPv6-only subnets (ifcfg backend)', () => {
     // Every ipv6s address is on its interface, not only the one DHCPv6 would hand out.
     const eth1 = await lines(vpc, ['-6', 'addr', 'show', 'dev', 'eth1', 'scope', 'global']);
     for (const ip of P1.ipv6s!) assert.ok(eth1.some((l) => l.startsWith(`inet6 ${ip}/128`)), `${ip} on eth1: ${eth1.join(' | ')}`);
+    // The ones ec2net added carry noprefixroute: no main-table route each (the one DHCPv6 added may have one).
+    const added = P1.ipv6s!.filter((ip) => eth1.some((l) => l.startsWith(`inet6 ${ip}/128`) && l.includes('noprefixroute')));
+    assert.ok(added.length >= P1.ipv6s!.length - 1, eth1.join(' | '));
+    const main = await lines(vpc, ['-6', 'route', 'show', 'table', 'main', 'dev', 'eth1']);
+    for (const ip of added) assert.ok(!main.some((l) => l.startsWith(`${ip} `)), `${ip}: ${main.join(' | ')}`);
   });
 
   test('(a) the IPv6 rules, the table default via the RA router, and route6-IF', async () => {
