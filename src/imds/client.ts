@@ -106,6 +106,14 @@ export class ImdsClient {
     return classify(res);
   }
 
+  /**
+   * Whether IMDS issues a token now: the one held, or one fetched (shared with the requests in flight, so asking
+   * costs no request of its own). Never throws.
+   */
+  async hasToken(): Promise<boolean> {
+    return (await this.currentToken()).kind === 'found';
+  }
+
   private currentToken(): Promise<ImdsAnswer> {
     const now = this.opts.clock.now();
     if (this.token && this.token.expiresAt > now && this.token.endpoint === this.endpoints[this.endpointIndex]) {

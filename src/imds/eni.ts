@@ -173,17 +173,18 @@ async function readOnce(mac: string, primaryMac: string, answers: readonly ImdsA
  * is not an ENI), Transient when IMDS cannot be read or the ENI does not settle within PROPAGATION_ROUNDS, and
  * InvalidMetadata when a value is malformed.
  *
- * The first reading of the ENI's keys goes out as soon as IMDS has answered the MAC list or the top-level mac, and
- * the primary ENI's `network-card` as soon as the primary is known: a command waits for three rounds of requests
- * after the token, not four. Nothing read is used before the MAC list has shown the MAC is an ENI of this instance.
+ * The first reading of the ENI's keys goes out with the MAC list and the top-level mac once IMDS has issued a
+ * token, and the primary ENI's `network-card` as soon as the primary is known: a command waits for the token and
+ * then two rounds of requests, not four. Nothing read is used before the MAC list has shown the MAC is an ENI of
+ * this instance.
  */
 export async function readEni(client: ImdsClient, clock: ImdsClock, mac: string): Promise<EniMetadata> {
   const macsAnswer = listEniMacs(client);
   const primaryAnswer = topLevelMac(client);
-  // The ENI's keys go out as soon as IMDS has answered once: while it does not answer at all, nine more requests
-  // retrying beside these two would only hold every one of them up.
-  const firstKeys = Promise.race([macsAnswer, primaryAnswer]).then(
-    () => readKeys(client, mac),
+  // The ENI's keys go out beside these two once IMDS has issued a token: while it does not answer at all, nine
+  // more requests retrying beside them would only hold every one of them up.
+  const firstKeys = client.hasToken().then(
+    (ok) => (ok ? readKeys(client, mac) : undefined),
     () => undefined,
   );
   const [macs, primaryMac] = await Promise.all([macsAnswer, primaryAnswer]);
