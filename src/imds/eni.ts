@@ -50,14 +50,14 @@ export async function topLevelMac(client: ImdsClient): Promise<string> {
   return mac;
 }
 
+/** The last answers each metadata object was re-read with, and what they parsed to (see rereadAddresses). */
+const lastReread = new WeakMap<EniMetadata, { answers: string; meta: EniMetadata }>();
+
 /**
  * Re-reads what can change while an ENI stays attached: its private IPv4 and IPv6 addresses and delegated
  * prefixes. device-number, network-card, interface-id and the subnet are fixed for the life of an attachment (a
  * new attachment is a new device, which gets a full read), so the periodic refresh asks for four keys, not nine.
  */
-/** The last answers each metadata object was re-read with, and what they parsed to (see rereadAddresses). */
-const lastReread = new WeakMap<EniMetadata, { answers: string; meta: EniMetadata }>();
-
 export async function rereadAddresses(client: ImdsClient, previous: EniMetadata, primaryMac: string): Promise<EniMetadata> {
   const base = `network/interfaces/macs/${previous.mac}/`;
   const [ipv4s, prefixes, ipv6s, prefixes6] = await Promise.all([
@@ -115,11 +115,15 @@ type EniKey = (typeof ENI_KEYS)[number];
  * number.
  */
 function isMultiCard(primaryCard: ImdsAnswer, primaryMac: string): boolean {
-  return optional(primaryCard, `network/interfaces/macs/${primaryMac}/network-card`) !== undefined;
+  return optional(primaryCard, primaryCardKey(primaryMac)) !== undefined;
+}
+
+function primaryCardKey(primaryMac: string): string {
+  return `network/interfaces/macs/${primaryMac}/network-card`;
 }
 
 function primaryCardOf(client: ImdsClient, primaryMac: string): Promise<ImdsAnswer> {
-  return client.get(`network/interfaces/macs/${primaryMac}/network-card`);
+  return client.get(primaryCardKey(primaryMac));
 }
 
 /** The ENI's keys, in ENI_KEYS order. Never rejects: every answer, a failed one too, is an ImdsAnswer. */

@@ -25,17 +25,8 @@ interface Endpoint {
   readonly hostHeader: string;
 }
 
-/** Endpoints are a handful of fixed URLs: each is parsed once. */
-const endpoints = new Map<string, Endpoint>();
-
 function endpointOf(url: URL): Endpoint {
-  const key = url.origin;
-  let e = endpoints.get(key);
-  if (!e) {
-    e = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80), hostHeader: url.host };
-    endpoints.set(key, e);
-  }
-  return e;
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80), hostHeader: url.host };
 }
 
 /** What the response parser needs from the bytes read so far: a response, an error, or more bytes. */

@@ -19,7 +19,8 @@ interface SnapshotIndex {
   readonly addressesByDev: Map<string, Address[]>;
 }
 
-function group<T, K>(items: readonly T[], keyOf: (item: T) => K, into = new Map<K, T[]>()): Map<K, T[]> {
+function group<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
+  const into = new Map<K, T[]>();
   for (const item of items) {
     const key = keyOf(item);
     const list = into.get(key);
