@@ -43,6 +43,9 @@ function imdsEndpoints(env: NodeJS.ProcessEnv): readonly string[] {
   return [override.replace(/\/$/, ''), DEFAULT_ENDPOINTS[1]];
 }
 
+/** Connections the daemon keeps to an IMDS endpoint at most (see httpTransport). */
+const DAEMON_IMDS_CONNECTIONS = 4;
+
 async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, longRunning: boolean): Promise<AgentContext> {
   const paths = pathsFor(root);
   const config = parseConfig(await readText(paths.configFile), paths.configFile);
@@ -50,7 +53,7 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
   const backend = await detectBackend(paths, config.backend);
   const activator = await chooseActivator(config.activation, paths, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT, backend);
   const kernel = new NetlinkKernel();
-  const http = httpTransport({ keepAlive: longRunning });
+  const http = httpTransport(longRunning ? { keepAlive: true, maxConnections: DAEMON_IMDS_CONNECTIONS } : { keepAlive: false });
   const transport = http.transport;
   return {
     paths,

@@ -119,14 +119,74 @@ function requestText(req: HttpRequest, e: Endpoint, keepAlive: boolean, path: st
   return `${text}\r\n`;
 }
 
-/** Idle keep-alive connections by endpoint and local address; a connection the server closes leaves the pool. */
+/**
+ * Connections by endpoint and local address: idle ones kept for the next request, a connection the server closes
+ * leaves the pool, and at most `maxPerKey` opened while the others are answering quickly. A request that finds
+ * every connection busy waits for the next one released, but not longer than overflowAfterMs: a server slow to
+ * answer gets the requests in parallel, as it would without a cap, instead of one after another until the
+ * requests' deadlines run out.
+ */
 class Pool {
   private readonly idle = new Map<string, { socket: Socket; drop: () => void }[]>();
   private readonly open = new Set<Socket>();
+  private readonly counts = new Map<string, number>();
+  private readonly waiting = new Map<string, ((socket: Socket | undefined) => void)[]>();
+  private closed = false;
 
-  constructor(readonly keepAlive: boolean) {}
+  constructor(
+    readonly keepAlive: boolean,
+    private readonly maxPerKey: number,
+    private readonly overflowAfterMs: number,
+  ) {}
 
-  take(key: string): Socket | undefined {
+  /**
+   * A connection for `key`: an idle one, a new one while under the cap, else the next one released (or the slot
+   * of the next one closed), else after overflowAfterMs a new one; `undefined` once the pool is destroyed.
+   * `wait` receives the function that takes a waiting request out of the line, for its deadline.
+   */
+  async acquire(key: string, connect: () => Socket, wait: (leave: () => void) => void): Promise<{ socket: Socket; reused: boolean } | undefined> {
+    for (;;) {
+      if (this.closed) return undefined;
+      const socket = this.take(key);
+      if (socket) return { socket, reused: true };
+      if ((this.counts.get(key) ?? 0) < this.maxPerKey) return { socket: this.connect(key, connect), reused: false };
+      const line = this.waiting.get(key) ?? [];
+      this.waiting.set(key, line);
+      const handed = await new Promise<Socket | 'overflow' | undefined>((resolve) => {
+        const leave = () => {
+          clearTimeout(timer);
+          const i = line.indexOf(entry);
+          if (i >= 0) line.splice(i, 1);
+        };
+        const entry = (s: Socket | undefined) => {
+          clearTimeout(timer);
+          resolve(s);
+        };
+        const timer = setTimeout(() => {
+          leave();
+          resolve('overflow');
+        }, this.overflowAfterMs);
+        line.push(entry);
+        wait(leave);
+      });
+      if (handed === 'overflow') return this.closed ? undefined : { socket: this.connect(key, connect), reused: false };
+      if (handed) return { socket: handed, reused: true };
+    }
+  }
+
+  private connect(key: string, connect: () => Socket): Socket {
+    const socket = connect();
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    this.open.add(socket);
+    socket.once('close', () => {
+      this.open.delete(socket);
+      this.counts.set(key, (this.counts.get(key) ?? 1) - 1);
+      this.waiting.get(key)?.shift()?.(undefined);
+    });
+    return socket;
+  }
+
+  private take(key: string): Socket | undefined {
     const entry = this.idle.get(key)?.pop();
     if (!entry) return undefined;
     const { socket, drop } = entry;
@@ -135,9 +195,15 @@ class Pool {
     return socket;
   }
 
+  /** A connection whose response has been read in full: to the next request waiting, or idle. */
   put(key: string, socket: Socket): void {
-    if (!this.keepAlive || socket.destroyed) {
+    if (!this.keepAlive || socket.destroyed || this.closed) {
       socket.destroy();
+      return;
+    }
+    const next = this.waiting.get(key)?.shift();
+    if (next) {
+      next(socket);
       return;
     }
     const list = this.idle.get(key) ?? [];
@@ -153,19 +219,18 @@ class Pool {
     socket.unref();
   }
 
-  track(socket: Socket): void {
-    this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
-  }
-
   destroy(): void {
+    this.closed = true;
     for (const s of this.open) s.destroy();
     this.open.clear();
     this.idle.clear();
+    for (const line of this.waiting.values()) for (const w of line.splice(0)) w(undefined);
   }
 }
 
 const IDLE_EVENTS = ['data', 'end', 'close', 'error'] as const;
+/** How long a request waits for a busy connection before it opens one of its own (see Pool). */
+export const OVERFLOW_AFTER_MS = 100;
 
 function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
   return new Promise<HttpResponse>((resolve, reject) => {
@@ -179,13 +244,24 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
       reject(err);
       return;
     }
-    const reused = pool.take(key);
-    const socket =
-      reused ??
-      connect({ host: e.host, port: e.port, noDelay: true, ...(req.localAddress ? { localAddress: req.localAddress } : {}) });
-    if (!reused) pool.track(socket);
-    let buf: Buffer = Buffer.alloc(0);
+    // One deadline for the whole exchange, from the wait for a connection to the last byte: a server that
+    // trickles bytes or holds every connection must not hold the caller. A connection never made (IMDS's IPv4
+    // address filtered, a hop dropping SYNs) is a reason to try the next endpoint; a connection that was made and
+    // then went quiet is not, nor is a wait behind requests that were answered slowly.
+    let socket: Socket | undefined;
+    let leaveLine: (() => void) | undefined;
     let finished = false;
+    const deadline = setTimeout(() => {
+      if (!socket) {
+        leaveLine?.();
+        fail(new TransportError(`no connection free within ${req.timeoutMs} ms`, false));
+        return;
+      }
+      const connecting = socket.connecting;
+      fail(new TransportError(connecting ? `no connection within ${req.timeoutMs} ms` : `no answer within ${req.timeoutMs} ms`, connecting));
+    }, req.timeoutMs);
+    let buf: Buffer = Buffer.alloc(0);
+    let reused = false;
     const onData = (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       step(false);
@@ -196,29 +272,22 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
       // A reused connection the server had just closed fails without having been refused: not "unreachable".
       fail(new TransportError(reason, !reused && UNREACHABLE.has(err.code ?? '')));
     };
-    // One deadline for the whole exchange: a server that trickles bytes must not hold the caller.
-    // A connection never made (IMDS's IPv4 address filtered, a hop dropping SYNs) is a reason to try the next
-    // endpoint; a connection that was made and then went quiet is not.
-    const deadline = setTimeout(() => {
-      const connecting = socket.connecting;
-      fail(new TransportError(connecting ? `no connection within ${req.timeoutMs} ms` : `no answer within ${req.timeoutMs} ms`, connecting));
-    }, req.timeoutMs);
     const finish = () => {
       finished = true;
       clearTimeout(deadline);
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      socket.off('error', onError);
+      socket?.off('data', onData);
+      socket?.off('end', onEnd);
+      socket?.off('close', onEnd);
+      socket?.off('error', onError);
     };
     const fail = (err: TransportError) => {
       if (finished) return;
       finish();
-      socket.destroy();
+      socket?.destroy();
       reject(err);
     };
     const step = (closed: boolean) => {
-      if (finished) return;
+      if (finished || !socket) return;
       const parsed = parseResponse(buf, closed, req.maxBytes);
       if (parsed === undefined) return;
       if ('error' in parsed) {
@@ -231,11 +300,29 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
       else socket.destroy();
       resolve({ status, body });
     };
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('close', onEnd);
-    socket.on('error', onError);
-    socket.write(text, 'latin1');
+    const connectTo = () =>
+      connect({ host: e.host, port: e.port, noDelay: true, ...(req.localAddress ? { localAddress: req.localAddress } : {}) });
+    void pool
+      .acquire(key, connectTo, (leave) => (leaveLine = leave))
+      .then((got) => {
+        leaveLine = undefined;
+        if (!got) {
+          fail(new TransportError('transport closed', false));
+          return;
+        }
+        if (finished) {
+          // The deadline passed as the connection came free: hand it on.
+          pool.put(key, got.socket);
+          return;
+        }
+        socket = got.socket;
+        reused = got.reused;
+        socket.on('data', onData);
+        socket.on('end', onEnd);
+        socket.on('close', onEnd);
+        socket.on('error', onError);
+        socket.write(text, 'latin1');
+      });
   });
 }
 
@@ -249,9 +336,14 @@ export interface Transport {
  * Commands pass keepAlive false: they make a handful of requests and must not keep the event loop alive after
  * them. The daemon keeps connections open between requests: it asks IMDS every refresh round. Idle connections
  * never keep the process alive.
+ *
+ * maxConnections caps the connections opened to one endpoint while it answers promptly (default: no cap; see
+ * Pool). The daemon caps them: a refresh round sends some sixty requests at once, and when the server has closed
+ * the idle connections since the last round (rounds are a minute apart), opening one per request cost as much
+ * CPU as the rest of the round.
  */
-export function httpTransport(opts: { keepAlive: boolean }): Transport {
-  const pool = new Pool(opts.keepAlive);
+export function httpTransport(opts: { keepAlive: boolean; maxConnections?: number; overflowAfterMs?: number }): Transport {
+  const pool = new Pool(opts.keepAlive, opts.maxConnections ?? Infinity, opts.overflowAfterMs ?? OVERFLOW_AFTER_MS);
   return { transport: (req) => send(req, pool), destroy: () => pool.destroy() };
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { TransportError, type HttpRequest } from '../../src/imds/client.js';
-import { httpTransport } from '../../src/ports/http.js';
+import { OVERFLOW_AFTER_MS, httpTransport } from '../../src/ports/http.js';
 import { assertSandboxed } from '../vpc/guard.js';
 
 assertSandboxed();
@@ -125,6 +125,90 @@ describe('HTTP transport over real sockets', () => {
     await fails('/ssh', /status line/);
     t.destroy();
     raw.close();
+  });
+
+  test('maxConnections: sixty requests at once share three connections, every one answered', async () => {
+    const before = sockets.size;
+    // No overflow on a loaded machine: the test is about the cap.
+    const t = httpTransport({ keepAlive: true, maxConnections: 3, overflowAfterMs: 10_000 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 60 }, () => t.transport(req(`${base}/plain`))));
+      assert.deepEqual(new Set(answers.map((a) => a.body)), new Set(['ok']));
+      assert.equal(answers.length, 60);
+      assert.equal(sockets.size - before, 3);
+      // The server closes them all while idle; the next burst opens three again, not sixty.
+      server.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 50));
+      await Promise.all(Array.from({ length: 60 }, () => t.transport(req(`${base}/plain`))));
+      assert.equal(sockets.size - before, 6);
+    } finally {
+      t.destroy();
+    }
+  });
+
+  test('maxConnections: a server slow to answer gets the requests in parallel after a short wait, not one by one', async () => {
+    let connections = 0;
+    const slow = createServer((s) => {
+      connections++;
+      s.on('data', () => setTimeout(() => s.writable && s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 150));
+      s.on('error', () => undefined);
+    });
+    const url = await listen(slow);
+    assert.equal(OVERFLOW_AFTER_MS, 100);
+    const t = httpTransport({ keepAlive: true, maxConnections: 1 });
+    try {
+      // One after another, ten answers 150 ms apart would take 1.5 s, past every request's 1 s deadline.
+      const started = Date.now();
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => t.transport(req(`${url}/${i}`, { timeoutMs: 1000 }))));
+      assert.deepEqual(new Set(answers.map((a) => a.body)), new Set(['ok']));
+      assert.ok(Date.now() - started < 900, `took ${Date.now() - started} ms`);
+      assert.equal(connections, 10, 'the nine that waited 100 ms opened their own');
+    } finally {
+      t.destroy();
+      slow.close();
+    }
+  });
+
+  test('maxConnections: a request whose deadline passes while it waits is not "unreachable"; a closed busy connection frees its slot', async () => {
+    let silent = true;
+    const raw = createServer((s) => {
+      s.on('data', () => {
+        if (!silent) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      });
+      s.on('error', () => undefined);
+    });
+    const url = await listen(raw);
+    const t = httpTransport({ keepAlive: true, maxConnections: 1, overflowAfterMs: 10_000 });
+    try {
+      const first = t.transport(req(`${url}/a`, { timeoutMs: 400 }));
+      await assert.rejects(t.transport(req(`${url}/b`, { timeoutMs: 50 })), (e: unknown) => e instanceof TransportError && !e.unreachable && /no connection free within 50 ms/.test(e.message));
+      await assert.rejects(first, /no answer within 400 ms/);
+      // The silent connection was destroyed at its deadline: its slot serves the next request on a new connection.
+      silent = false;
+      assert.deepEqual(await t.transport(req(`${url}/c`)), { status: 200, body: 'ok' });
+    } finally {
+      t.destroy();
+      raw.close();
+    }
+  });
+
+  test('destroy: requests waiting for a connection fail at once', async () => {
+    const raw = createServer((s) => s.on('error', () => undefined));
+    const url = await listen(raw);
+    const t = httpTransport({ keepAlive: true, maxConnections: 1, overflowAfterMs: 10_000 });
+    try {
+      const busy = t.transport(req(`${url}/a`, { timeoutMs: 5000 }));
+      const waiting = t.transport(req(`${url}/b`, { timeoutMs: 5000 }));
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      t.destroy();
+      await assert.rejects(waiting, /transport closed/);
+      await assert.rejects(busy, TransportError);
+      assert.ok(Date.now() - started < 1000);
+    } finally {
+      t.destroy();
+      raw.close();
+    }
   });
 
   test('a header value with a line break is refused before anything is sent', async () => {
