@@ -3,6 +3,7 @@
  * ec2netd: the daemon. Tells systemd it is ready once the startup scan is done (Type=notify), serves `status` on
  * its control socket, and stops cleanly on SIGTERM or SIGINT.
  */
+import { Compactor } from '../daemon/compactor.js';
 import { Ec2netDaemon } from '../daemon/daemon.js';
 import { Ec2netError } from '../errors.js';
 import { interfaceStatus, type DaemonFacts } from '../agent/status.js';
@@ -14,6 +15,9 @@ import { EXIT_OK, runMain } from './common.js';
 const DEFAULT_REFRESH_SECONDS = 60;
 const CONCURRENCY = 4;
 const DEBOUNCE_MS = 250;
+/** Idle this long after a burst of work, then collect its garbage if the heap grew by more than COMPACT_BYTES. */
+const COMPACT_DELAY_MS = 2_000;
+const COMPACT_BYTES = 1024 * 1024;
 
 function refreshSeconds(env: NodeJS.ProcessEnv): number {
   const raw = env.EC2NET_REFRESH_SECONDS;
@@ -37,21 +41,36 @@ runMain({
   ifaces: 0,
   longRunning: true,
   async run(ctx) {
-    const daemon = new Ec2netDaemon(ctx, {
+    const scheduler = {
+      after(ms: number, fn: () => void) {
+        const t = setTimeout(fn, ms);
+        return () => clearTimeout(t);
+      },
+    };
+    const cpuMicros = () => {
+      const { user, system } = process.cpuUsage();
+      return user + system;
+    };
+    // gc is there when node runs with --expose-gc, as ec2netd.service runs it.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const compactor: Compactor = new Compactor({
+      gc: typeof gc === 'function' ? gc : undefined,
+      heapUsed: () => process.memoryUsage().heapUsed,
+      cpuMicros,
+      scheduler,
+      now: () => ctx.clock.now(),
+      quiet: () => daemon.quiet(),
+      delayMs: COMPACT_DELAY_MS,
+      thresholdBytes: COMPACT_BYTES,
+    });
+    const daemon: Ec2netDaemon = new Ec2netDaemon(ctx, {
       refreshMs: refreshSeconds(process.env) * 1000,
       concurrency: CONCURRENCY,
       debounceMs: DEBOUNCE_MS,
-      scheduler: {
-        after(ms, fn) {
-          const t = setTimeout(fn, ms);
-          return () => clearTimeout(t);
-        },
-      },
+      scheduler,
       subscribe: subscribeKernelEvents,
-      cpuMicros: () => {
-        const { user, system } = process.cpuUsage();
-        return user + system;
-      },
+      cpuMicros,
+      drained: () => compactor.idle(),
     });
     const self = () => ({
       pid: process.pid,
@@ -71,6 +90,7 @@ runMain({
           // Where the resident memory is: V8's heap, and buffers outside it.
           memory: process.memoryUsage(),
           lastRound: daemon.lastRound(),
+          compaction: compactor.figures(),
           lastRefresh: Object.fromEntries(daemon.status().map((s) => [s.mac, s.lastRefresh ?? 0])),
         };
       }
@@ -92,6 +112,7 @@ runMain({
     }
     ctx.log.info('stopping');
     server.close();
+    compactor.stop();
     await daemon.stop();
     return EXIT_OK;
   },

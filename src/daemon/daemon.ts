@@ -34,6 +34,8 @@ export interface DaemonOptions {
   readonly subscribe: (listener: (e: KernelEvent) => void) => EventSource;
   /** CPU time this process has used, in µs; the daemon reports what each refresh round cost. */
   readonly cpuMicros?: () => number;
+  /** Called each time the daemon's work queue drains (the moment to give a burst's garbage back). */
+  readonly drained?: () => void;
 }
 
 export interface RoundFigures {
@@ -102,6 +104,7 @@ export class Ec2netDaemon {
       debounceMs: opts.debounceMs,
       scheduler: opts.scheduler,
       run: (mac, job) => this.run(mac, job),
+      drained: opts.drained,
     });
   }
 
@@ -123,6 +126,11 @@ export class Ec2netDaemon {
     this.cancelRound?.();
     this.queue.stop();
     await this.queue.idle();
+  }
+
+  /** No job queued or running, the refresh round included. */
+  quiet(): boolean {
+    return this.queue.busy().length === 0;
   }
 
   status(): EniStatus[] {

@@ -24,6 +24,8 @@ export interface QueueOptions {
   readonly debounceMs: number;
   readonly scheduler: Scheduler;
   readonly run: (key: string, job: JobKind) => Promise<void>;
+  /** Called each time the last job running finishes with nothing pending. */
+  readonly drained?: () => void;
 }
 
 export class KeyedQueue {
@@ -96,15 +98,16 @@ export class KeyedQueue {
             this.slots.delete(key);
           }
           this.pump();
-          this.checkIdle();
+          if (this.checkIdle()) this.opts.drained?.();
         });
     }
   }
 
-  private checkIdle(): void {
-    if (this.busy().length > 0) return;
+  private checkIdle(): boolean {
+    if (this.busy().length > 0) return false;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+    return true;
   }
 }

@@ -5,6 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import { askControl, controlPath } from '../../src/ports/control.js';
+import type { CompactionFigures } from '../../src/daemon/compactor.js';
 import { Vpc, type EniSpec } from '../vpc/vpc.js';
 import {
   ENI0,
@@ -210,6 +212,17 @@ describe('ec2netd in the simulated VPC', () => {
     const rules = await ruleLines(vpc);
     assert.equal(new Set(rules).size, rules.length, 'no duplicate rules');
     assert.equal(daemon.records.filter((r) => r.level === 60).length, 0, 'no fatal errors');
+  });
+
+  test('(h) idle again after the flapping, the daemon collects its garbage (gc, exposed by the unit\'s NODE_OPTIONS)', async () => {
+    const compaction = async () => ((await askControl(controlPath(`${root}/run/ec2net`), 'stats')) as { compaction: CompactionFigures }).compaction;
+    const before = await compaction();
+    assert.equal(before.enabled, true);
+    await eventually(async () => {
+      const now = await compaction();
+      assert.ok(now.count > before.count, `no collection since ${JSON.stringify(before)}`);
+      assert.ok(now.last && now.last.afterBytes < now.last.beforeBytes, JSON.stringify(now));
+    }, 4 * REFRESH_SECONDS * 1000 + 10_000);
   });
 
   test('SIGTERM stops the daemon cleanly', async () => {

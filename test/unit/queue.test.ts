@@ -6,6 +6,7 @@ import { ManualScheduler, settle } from '../fakes/scheduler.js';
 function harness(concurrency = 2) {
   const scheduler = new ManualScheduler();
   const runs: string[] = [];
+  let drains = 0;
   let active = 0;
   let maxActive = 0;
   const gates = new Map<string, () => void>();
@@ -20,13 +21,14 @@ function harness(concurrency = 2) {
       await new Promise<void>((resolve) => gates.set(key, resolve));
       active--;
     },
+    drained: () => drains++,
   });
   const finish = async (key: string) => {
     gates.get(key)?.();
     gates.delete(key);
     await settle();
   };
-  return { scheduler, queue, runs, finish, maxActive: () => maxActive };
+  return { scheduler, queue, runs, finish, maxActive: () => maxActive, drains: () => drains };
 }
 
 test('pushes within the debounce collapse into one run of the strongest kind', async () => {
@@ -78,4 +80,23 @@ test('stop drops pending work and idle resolves', async () => {
   await h.scheduler.advance(1000);
   assert.deepEqual(h.runs, []);
   await h.queue.idle();
+});
+
+test('drained is called once each time the last running job finishes with nothing pending', async () => {
+  const h = harness(2);
+  h.queue.push('a', 'configure');
+  h.queue.push('b', 'configure');
+  await h.scheduler.advance(100);
+  await h.finish('a');
+  assert.equal(h.drains(), 0, 'b still runs');
+  h.queue.push('a', 'repair');
+  await h.finish('b');
+  assert.equal(h.drains(), 0, 'a is pending');
+  await h.scheduler.advance(100);
+  await h.finish('a');
+  assert.equal(h.drains(), 1);
+  h.queue.push('c', 'configure');
+  await h.scheduler.advance(100);
+  await h.finish('c');
+  assert.equal(h.drains(), 2);
 });
