@@ -18,6 +18,8 @@ const DEBOUNCE_MS = 250;
 /** Idle this long after a burst of work, then collect its garbage if the heap grew by more than COMPACT_BYTES. */
 const COMPACT_DELAY_MS = 2_000;
 const COMPACT_BYTES = 1024 * 1024;
+/** Then once more this much later, for the pages the first collection emptied (see Compactor). */
+const COMPACT_SETTLE_MS = 5_000;
 
 function refreshSeconds(env: NodeJS.ProcessEnv): number {
   const raw = env.EC2NET_REFRESH_SECONDS;
@@ -61,6 +63,7 @@ runMain({
       now: () => ctx.clock.now(),
       quiet: () => daemon.quiet(),
       delayMs: COMPACT_DELAY_MS,
+      settleMs: COMPACT_SETTLE_MS,
       thresholdBytes: COMPACT_BYTES,
     });
     const daemon: Ec2netDaemon = new Ec2netDaemon(ctx, {
