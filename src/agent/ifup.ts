@@ -96,11 +96,19 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
   const started = ctx.clock.now();
   await ctx.activator.up(p.ifname);
   // The device can go while DHCP runs (detached mid-configuration): stop waiting then, not at the bound.
-  const leased = await waitFor(ctx, DHCP_WAIT_MS, async () => {
+  const probe = async () => {
     const snap = await ctx.kernel.snapshot();
     if (!snap.links.some((l) => l.name === p.ifname && l.mac === link.mac)) return 'gone';
     return holdsAddress(snap.addresses, p.ifname, want) ? 'leased' : undefined;
-  });
+  };
+  const { restart, restartAfterMs } = ctx.activator;
+  const fallback = restart && restartAfterMs !== undefined ? restartAfterMs : undefined;
+  let leased = await waitFor(ctx, fallback ?? DHCP_WAIT_MS, probe);
+  if (leased === undefined && fallback !== undefined) {
+    ctx.log.warn({ iface: p.ifname, address: want, waitedMs: fallback, activation: ctx.activator.kind }, 'no DHCP address yet: starting the interface over');
+    await ctx.activator.restart?.(p.ifname);
+    leased = await waitFor(ctx, DHCP_WAIT_MS - fallback, probe);
+  }
   if (leased === 'gone') throw new Ec2netError('Transient', 'the interface went away while DHCP ran', { iface: p.ifname, device: link.mac });
   if (!leased) {
     throw new Ec2netError('Transient', 'DHCP did not put the primary address on the interface', {

@@ -24,7 +24,21 @@ export interface Activator {
   forget(ifname: string): Promise<void>;
   /** The written config changed: the network manager re-reads it (networkd only; the others read it at up). */
   reload?(): Promise<void>;
+  /**
+   * When DHCP has not put the address in place this long after up(), restart() starts the interface over (networkd
+   * only; the other activators' DHCP clients keep trying by themselves).
+   */
+  readonly restartAfterMs?: number;
+  restart?(ifname: string): Promise<void>;
 }
+
+/**
+ * networkd: how long DHCP may take before the link is reconfigured. A `reconfigure` sent while networkd was adding
+ * a new lease's address (right after a `reload` had started the link) left that address "removing" for good: the
+ * link never got it, and a later `reconfigure` did not clear it (networkd 252, a run in a few in the simulated
+ * VPC). So up() no longer reconfigures a link the reload configures anyway; this is the fallback.
+ */
+export const NETWORKD_RESTART_AFTER_MS = 20_000;
 
 /** ec2net's dhclient script in a built checkout; packages install it under /usr/libexec/ec2net. */
 export const CHECKOUT_DHCLIENT_SCRIPT = fileURLToPath(new URL('../../../libexec/ec2net-dhclient-script', import.meta.url));
@@ -103,8 +117,9 @@ function ifupActivator(): Activator {
 }
 
 /**
- * networkd: `networkctl reload` re-reads the units and reconfigures every link whose unit changed;
- * `reconfigure` restarts DHCP on one that has none yet. networkd's own DHCP client keeps running, so there is
+ * networkd: `networkctl reload` re-reads the units and configures every link whose unit changed; `up` brings back
+ * a link `networkctl down` took down (ec2ifdown), which networkd then configures; `reconfigure` starts a link
+ * over, only as the fallback (NETWORKD_RESTART_AFTER_MS). networkd's own DHCP client keeps running, so there is
  * nothing to forget when a link goes.
  */
 function networkctlActivator(): Activator {
@@ -112,11 +127,13 @@ function networkctlActivator(): Activator {
     kind: 'networkctl',
     async up(ifname) {
       await run(['networkctl', 'reload'], { iface: ifname });
-      await run(['networkctl', 'reconfigure', ifname], { iface: ifname });
+      await run(['networkctl', 'up', ifname], { iface: ifname });
     },
     down: (ifname) => run(['networkctl', 'down', ifname], { iface: ifname }),
     forget: async () => undefined,
     reload: () => run(['networkctl', 'reload'], {}),
+    restartAfterMs: NETWORKD_RESTART_AFTER_MS,
+    restart: (ifname) => run(['networkctl', 'reconfigure', ifname], { iface: ifname }),
   };
 }
 

@@ -168,6 +168,42 @@ describe('ec2ifup', () => {
     await lock.release();
   });
 
+  test('an activator with a fallback (networkd) restarts the interface when DHCP has not delivered, within the same bound', async () => {
+    const { ctx, dhcp, clock } = world();
+    const lease = dhcp.leases.get('eth1') as string;
+    dhcp.leases.delete('eth1');
+    const calls: string[] = [];
+    const activator = {
+      kind: 'networkctl' as const,
+      restartAfterMs: 20_000,
+      up: async (ifname: string) => {
+        calls.push('up');
+        await dhcp.up(ifname); // no lease: the address never comes, as networkd was seen to hold it
+      },
+      restart: async (ifname: string) => {
+        calls.push('restart');
+        dhcp.leases.set(ifname, lease);
+        await dhcp.up(ifname);
+      },
+      down: (ifname: string) => dhcp.down(ifname),
+      forget: (ifname: string) => dhcp.forget(ifname),
+    };
+    const t0 = clock.now();
+    await ifup({ ...ctx, activator }, 'eth1');
+    assert.deepEqual(calls, ['up', 'restart']);
+    assert.ok(clock.now() - t0 >= 20_000 && clock.now() - t0 < DHCP_WAIT_MS, `waited ${clock.now() - t0} ms`);
+
+    // Never delivered: one restart, and the error at the usual bound.
+    const w = world();
+    w.dhcp.leases.delete('eth1');
+    const tried: string[] = [];
+    const never = { ...activator, up: async () => void tried.push('up'), restart: async () => void tried.push('restart') };
+    const t1 = w.clock.now();
+    await assert.rejects(ifup({ ...w.ctx, activator: never }, 'eth1'), (e: unknown) => e instanceof Ec2netError && /DHCP/.test(e.message));
+    assert.deepEqual(tried, ['up', 'restart']);
+    assert.ok(w.clock.now() - t1 >= DHCP_WAIT_MS && w.clock.now() - t1 < DHCP_WAIT_MS + 5_000, `waited ${w.clock.now() - t1} ms`);
+  });
+
   test('an interface whose MAC stays all zeroes ends in a bounded error', async () => {
     const { ctx, kernel, clock } = world();
     kernel.links_ = kernel.links_.map((l) => (l.name === 'eth1' ? { ...l, mac: '00:00:00:00:00:00' } : l));
