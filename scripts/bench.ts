@@ -37,6 +37,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const P3_ROUNDS = Math.max(RUNS, 10);
 /** How long P4 watches the idle daemon at the default period: three rounds or more (BENCH_P4_SECONDS). */
 const P4_SECONDS = Number(process.env.BENCH_P4_SECONDS ?? 240);
+/** BENCH_DAEMON_NODE_OPTIONS: the daemon's NODE_OPTIONS instead of its unit's (to measure other V8 settings). */
+const DAEMON_NODE_OPTIONS: Record<string, string> = process.env.BENCH_DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS } : {};
 const BUILD = new URL('../', import.meta.url);
 const out = (s = '') => process.stdout.write(`${s}\n`);
 
@@ -218,10 +220,11 @@ async function p2p3p4() {
     const rounds: { cpuMs: number; children: number; enis: number; snapshot: boolean }[] = [];
     const quiet = () => rounds.filter((r) => !r.snapshot);
     const full = () => rounds.filter((r) => r.snapshot);
-    let rssMb = 0;
     let heapMb = 0;
     let split = { anonMb: NaN, fileMb: NaN };
-    const daemonEnv = { EC2NET_REFRESH_SECONDS: String(refreshSeconds), EC2NET_LOG_LEVEL: 'info', ...(process.env.BENCH_DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS } : {}) };
+    // The default refresh period for P4, a short one for P3.
+    const idleEnv = { EC2NET_LOG_LEVEL: 'info', ...DAEMON_NODE_OPTIONS };
+    const daemonEnv = { ...idleEnv, EC2NET_REFRESH_SECONDS: String(refreshSeconds) };
     await withDaemon(vpc, root, daemonEnv, async () => {
       await new Promise((r) => setTimeout(r, 2 * refreshSeconds * 1000));
       const before = await stats(root);
@@ -251,7 +254,7 @@ async function p2p3p4() {
     const idleRounds: { at: number; cpuMs: number; snapshot: boolean }[] = [];
     const collections: { at: number; cpuMs: number }[] = [];
     let rssAt20 = NaN;
-    await withDaemon(vpc, root, { EC2NET_LOG_LEVEL: 'info', ...(process.env.BENCH_DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS } : {}) }, async (d) => {
+    await withDaemon(vpc, root, idleEnv, async (d) => {
       const t0 = Date.now();
       for (let elapsed = 0; elapsed < P4_SECONDS; elapsed = (Date.now() - t0) / 1000) {
         await new Promise((r) => setTimeout(r, 5_000 - ((Date.now() - t0) % 5_000)));
@@ -270,7 +273,6 @@ async function p2p3p4() {
       split = rssSplitMb(d.pid);
       if (s.compaction?.enabled === false) out('note: the daemon ran without gc() (no --expose-gc): it did not collect its garbage after rounds');
     });
-    rssMb = stat(idleRss).median;
     const nodeRss = await nodeIdleRssMb(vpc);
     return {
       nodeStartMs: start,
@@ -282,7 +284,6 @@ async function p2p3p4() {
       refreshRoundFullCpuMs: stat(full().map((r) => r.cpuMs)),
       refreshRoundChildren: Math.max(...rounds.map((r) => r.children)),
       refreshRoundEnis: Math.min(...rounds.map((r) => r.enis)),
-      daemonIdleRssMb: Math.round(rssMb * 10) / 10,
       daemonIdleRss: stat(idleRss),
       /** The readings themselves, every 5 s from 30 s on, and the rounds and collections seen meanwhile. */
       daemonIdleRssReadingsMb: idleRss.map((x) => Math.round(x * 10) / 10),
@@ -323,7 +324,7 @@ async function main(): Promise<void> {
   if (process.env.BENCH_BUNDLE === '1' && !process.env.EC2NET_BUNDLE) process.env.EC2NET_BUNDLE = await bundleCheckout();
   out(`ec2net benchmark: ${RUNS} runs each (BENCH_RUNS to change), simulated VPC, ${new Date().toISOString()}`);
   out(`commands: ${process.env.EC2NET_BUNDLE ? `the bundle ${process.env.EC2NET_BUNDLE}` : 'the built checkout'}`);
-  const unitEnv = Object.entries({ ...unitEnvironment('ec2netd.service'), ...(process.env.BENCH_DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS } : {}) });
+  const unitEnv = Object.entries({ ...unitEnvironment('ec2netd.service'), ...DAEMON_NODE_OPTIONS });
   out(`daemon environment (systemd/ec2netd.service): ${unitEnv.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   // BENCH_ONLY=large skips P1 (for quick iterations on P2–P4).
   const skipP1 = process.env.BENCH_ONLY === 'large';

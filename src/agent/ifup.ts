@@ -101,13 +101,12 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
     if (!snap.links.some((l) => l.name === p.ifname && l.mac === link.mac)) return 'gone';
     return holdsAddress(snap.addresses, p.ifname, want) ? 'leased' : undefined;
   };
-  const { restart, restartAfterMs } = ctx.activator;
-  const fallback = restart && restartAfterMs !== undefined ? restartAfterMs : undefined;
-  let leased = await waitFor(ctx, fallback ?? DHCP_WAIT_MS, probe);
-  if (leased === undefined && fallback !== undefined) {
-    ctx.log.warn({ iface: p.ifname, address: want, waitedMs: fallback, activation: ctx.activator.kind }, 'no DHCP address yet: starting the interface over');
-    await ctx.activator.restart?.(p.ifname);
-    leased = await waitFor(ctx, DHCP_WAIT_MS - fallback, probe);
+  const restart = ctx.activator.restart;
+  let leased = await waitFor(ctx, restart?.afterMs ?? DHCP_WAIT_MS, probe);
+  if (leased === undefined && restart) {
+    ctx.log.warn({ iface: p.ifname, address: want, waitedMs: restart.afterMs, activation: ctx.activator.kind }, 'no DHCP address yet: starting the interface over');
+    await restart.run(p.ifname);
+    leased = await waitFor(ctx, DHCP_WAIT_MS - restart.afterMs, probe);
   }
   if (leased === 'gone') throw new Ec2netError('Transient', 'the interface went away while DHCP ran', { iface: p.ifname, device: link.mac });
   if (!leased) {

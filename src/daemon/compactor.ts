@@ -84,8 +84,9 @@ export class Compactor {
     this.last = last;
     this.cancel = this.opts.scheduler.after(this.opts.settleMs, () => {
       this.cancel = undefined;
-      // Work since is garbage for the next compaction; collecting now would only cost its CPU twice.
-      if (!this.opts.quiet() || this.last !== last) return;
+      // Work since is garbage for the next compaction (its drain cancels this); collecting now would only cost its
+      // CPU twice.
+      if (!this.opts.quiet()) return;
       const cpu1 = this.opts.cpuMicros();
       gc();
       this.baseline = this.opts.heapUsed();

@@ -25,11 +25,10 @@ export interface Activator {
   /** The written config changed: the network manager re-reads it (networkd only; the others read it at up). */
   reload?(): Promise<void>;
   /**
-   * When DHCP has not put the address in place this long after up(), restart() starts the interface over (networkd
+   * When DHCP has not put the address in place `afterMs` after up(), run() starts the interface over (networkd
    * only; the other activators' DHCP clients keep trying by themselves).
    */
-  readonly restartAfterMs?: number;
-  restart?(ifname: string): Promise<void>;
+  readonly restart?: { readonly afterMs: number; run(ifname: string): Promise<void> };
 }
 
 /**
@@ -132,8 +131,7 @@ function networkctlActivator(): Activator {
     down: (ifname) => run(['networkctl', 'down', ifname], { iface: ifname }),
     forget: async () => undefined,
     reload: () => run(['networkctl', 'reload'], {}),
-    restartAfterMs: NETWORKD_RESTART_AFTER_MS,
-    restart: (ifname) => run(['networkctl', 'reconfigure', ifname], { iface: ifname }),
+    restart: { afterMs: NETWORKD_RESTART_AFTER_MS, run: (ifname) => run(['networkctl', 'reconfigure', ifname], { iface: ifname }) },
   };
 }
 

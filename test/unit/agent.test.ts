@@ -175,15 +175,17 @@ describe('ec2ifup', () => {
     const calls: string[] = [];
     const activator = {
       kind: 'networkctl' as const,
-      restartAfterMs: 20_000,
       up: async (ifname: string) => {
         calls.push('up');
         await dhcp.up(ifname); // no lease: the address never comes, as networkd was seen to hold it
       },
-      restart: async (ifname: string) => {
-        calls.push('restart');
-        dhcp.leases.set(ifname, lease);
-        await dhcp.up(ifname);
+      restart: {
+        afterMs: 20_000,
+        run: async (ifname: string) => {
+          calls.push('restart');
+          dhcp.leases.set(ifname, lease);
+          await dhcp.up(ifname);
+        },
       },
       down: (ifname: string) => dhcp.down(ifname),
       forget: (ifname: string) => dhcp.forget(ifname),
@@ -197,7 +199,7 @@ describe('ec2ifup', () => {
     const w = world();
     w.dhcp.leases.delete('eth1');
     const tried: string[] = [];
-    const never = { ...activator, up: async () => void tried.push('up'), restart: async () => void tried.push('restart') };
+    const never = { ...activator, up: async () => void tried.push('up'), restart: { afterMs: 20_000, run: async () => void tried.push('restart') } };
     const t1 = w.clock.now();
     await assert.rejects(ifup({ ...w.ctx, activator: never }, 'eth1'), (e: unknown) => e instanceof Ec2netError && /DHCP/.test(e.message));
     assert.deepEqual(tried, ['up', 'restart']);
