@@ -11,7 +11,7 @@ import { parseKeyValues } from '../model/keyvalues.js';
 import { converge } from '../reconcile/converge.js';
 import { parseRecord, recordPath, type EniRecord } from '../reconcile/record.js';
 import { readText, removeFile, sweepTemporaries } from '../ports/files.js';
-import { acquireLock, lockName } from '../ports/lock.js';
+import { acquireLock, lockPath } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 
 export async function readRecords(ctx: AgentContext): Promise<EniRecord[]> {
@@ -47,7 +47,7 @@ export async function removeNetworkdFiles(ctx: AgentContext, paths: readonly str
 
 /** Removes everything of a detached ENI. Returns false when a device with its MAC is present again. */
 export async function detach(ctx: AgentContext, record: EniRecord): Promise<boolean> {
-  const lock = await acquireLock(lockName(ctx.paths.root, record.ifname), ctx.clock.sleep, ctx.clock.now);
+  const lock = await acquireLock(lockPath(ctx.paths, record.ifname), ctx.clock.sleep, ctx.clock.now);
   try {
     const present = new Set((await ctx.kernel.links()).map((l) => l.mac));
     if (present.has(record.mac)) return false;

@@ -9,7 +9,7 @@ import { ifcfgPath } from '../render/ifcfg.js';
 import { converge } from '../reconcile/converge.js';
 import { recordPath } from '../reconcile/record.js';
 import { readText, removeFile } from '../ports/files.js';
-import { acquireLock, lockName } from '../ports/lock.js';
+import { acquireLock, lockPath } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 import { findLink, readRecord } from './ifup.js';
 
@@ -20,7 +20,7 @@ export interface IfdownResult {
 
 export async function ifdown(ctx: AgentContext, ifname: string): Promise<IfdownResult> {
   const link = await findLink(ctx, ifname);
-  const lock = await acquireLock(lockName(ctx.paths.root, ifname), ctx.clock.sleep, ctx.clock.now);
+  const lock = await acquireLock(lockPath(ctx.paths, ifname), ctx.clock.sleep, ctx.clock.now);
   try {
     const log = ctx.log.child({ iface: ifname, mac: link.mac });
     const flagsPath = ifcfgPath(ctx.paths, ifname);

@@ -5,14 +5,14 @@
  */
 import type { Logger } from '../log.js';
 import { readText, writeAtomic } from '../ports/files.js';
-import { acquireLock, lockName } from '../ports/lock.js';
+import { acquireLock, lockPath } from '../ports/lock.js';
 import { parsePersistentNetRules, persistentNetRulesPath, renderPersistentNetRules, withPersistentName } from '../render/udev.js';
 import type { AgentContext } from './context.js';
 
 /** Records MAC → name unless the MAC already has a name or the name is another MAC's; returns whether it wrote. */
 export async function rememberName(ctx: AgentContext, mac: string, ifname: string, log: Logger): Promise<boolean> {
   // One file for every ENI: its read-modify-write is serialised across runs on different interfaces.
-  const lock = await acquireLock(lockName(ctx.paths.root, NAMES_LOCK), ctx.clock.sleep, ctx.clock.now);
+  const lock = await acquireLock(lockPath(ctx.paths, NAMES_LOCK), ctx.clock.sleep, ctx.clock.now);
   try {
     return await update(ctx, mac, ifname, log);
   } finally {

@@ -204,6 +204,8 @@ export function filesUnder(root: string): FileEntry[] {
   return out;
 }
 
+/** The per-name lock sockets and guard files (src/ports/lock.ts). */
+const LOCK_DIR = 'run/ec2net/lock/';
 /** The atomic writer's temporary files: `.NAME.ec2net-PID.tmp`, or `.NAME.ec2net-PID-SEQ.tmp`. */
 export const TMP_FILE = /(^|\/)\.[^/]+\.ec2net-[0-9-]+\.tmp$/;
 
@@ -417,6 +419,9 @@ export async function stateProblems(vpc: Vpc, exp: Expectation): Promise<string[
   problems.push(...persistentNameProblems(exp.root, exp));
   for (const f of files) {
     if (TMP_FILE.test(f.rel)) problems.push(`temporary file left: ${f.rel}`);
+    // The lock directory (src/ports/lock.ts) keeps a guard file per name once a stale lock was recovered, and the
+    // socket file of a run killed while it held a lock until the next run takes that lock: names, not state.
+    else if (f.rel.startsWith(LOCK_DIR)) continue;
     else if (!want.has(f.rel) && !optional.has(f.rel)) problems.push(`unexpected file: ${f.rel}`);
     else if (f.kind === 'file' && f.size === 0 && !optional.has(f.rel)) problems.push(`empty file: ${f.rel}`);
   }
