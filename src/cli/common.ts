@@ -8,7 +8,7 @@ import { detectBackend } from '../agent/backend.js';
 import { parseConfig, pathsFor } from '../config.js';
 import { Ec2netError, isEc2netError } from '../errors.js';
 import { DEFAULT_ENDPOINTS, ImdsClient } from '../imds/client.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, detectLogFormat, isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS, type Logger } from '../log.js';
 import { parseIfname } from '../model/validate.js';
 import { CHECKOUT_DHCLIENT_SCRIPT, chooseActivator } from '../ports/activation.js';
 import { readText } from '../ports/files.js';
@@ -115,7 +115,11 @@ export async function main(cmd: Command, argv = process.argv.slice(2), env = pro
     }
     const root = (values.root as string | undefined) ?? env.EC2NET_ROOT ?? '/';
     if (!root.startsWith('/')) throw new UsageError('--root and EC2NET_ROOT must be absolute paths');
-    log = createLogger(cmd.name, { level: values.verbose ? 'debug' : env.EC2NET_LOG_LEVEL ?? 'info' });
+    const level = values.verbose ? 'debug' : env.EC2NET_LOG_LEVEL || 'info';
+    if (!isLogLevel(level)) throw new UsageError(`EC2NET_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+    const format = env.EC2NET_LOG_FORMAT || detectLogFormat(env);
+    if (!isLogFormat(format)) throw new UsageError(`EC2NET_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}`);
+    log = createLogger(cmd.name, { level, format });
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new Ec2netError('PermissionDenied', 'must run as root (it changes routing rules, routes and addresses)');
     }
