@@ -59,23 +59,34 @@ export interface OsFacts {
   readonly read: ReadonlyMap<string, string | undefined>;
 }
 
+/** The admin's flags from ec2net.conf, for interfaces that have no ifcfg file to carry them. */
+function configFlags(ctx: AgentContext): AdminFlags {
+  return {
+    ec2sync: true,
+    mainRouteTable: ctx.config.mainRouteTable,
+    provisionPrefixIps: ctx.config.provisionPrefixIps,
+    provisionPrefixIpsValue: '',
+    mainRouteTableValue: '',
+  };
+}
+
 /**
- * The admin's flags and the backend's facts for one interface. ifcfg: the flags of the existing ifcfg-IF file.
- * networkd: the flags of ec2net.conf, and which file networkd would read before our unit.
+ * The admin's flags and the backend's facts for one interface. networkd: the flags of ec2net.conf, and which
+ * file networkd would read before our unit. ifcfg: the flags of the existing ifcfg-IF file, where the ifcfg
+ * directory exists. It exists where initscripts (Amazon Linux 2) or the admin made it; nothing else reads
+ * ifcfg files, so where it does not (Debian, Ubuntu) ec2net writes none and creates no such directory: the
+ * interface is configured at runtime (kernel state, its own dhclient), and the flags come from ec2net.conf as
+ * with networkd.
  */
 export async function osFacts(ctx: AgentContext, link: Link): Promise<OsFacts> {
   if (ctx.backend === 'networkd') {
     const shadowedBy = await networkdShadow(ctx.paths, link);
-    const flags: AdminFlags = {
-      ec2sync: true,
-      mainRouteTable: ctx.config.mainRouteTable,
-      provisionPrefixIps: ctx.config.provisionPrefixIps,
-      provisionPrefixIpsValue: '',
-      mainRouteTableValue: '',
-    };
-    return { flags, backend: { kind: 'networkd', ...(shadowedBy ? { shadowedBy } : {}) }, read: new Map() };
+    return { flags: configFlags(ctx), backend: { kind: 'networkd', ...(shadowedBy ? { shadowedBy } : {}) }, read: new Map() };
   }
   const path = ifcfgPath(ctx.paths, link.name);
   const text = await readText(path);
+  if (text === undefined && !(await exists(ctx.paths.networkScripts))) {
+    return { flags: configFlags(ctx), backend: { kind: 'ifcfg', files: false }, read: new Map([[path, text]]) };
+  }
   return { flags: adminFlags(text, path), backend: { kind: 'ifcfg' }, read: new Map([[path, text]]) };
 }

@@ -16,7 +16,7 @@ import { converge, summarize, type ConvergeResult } from '../reconcile/converge.
 import type { Ownership } from '../reconcile/diff.js';
 import { parseRecord, recordPath, renderRecord, type EniRecord } from '../reconcile/record.js';
 import { readText, writeAtomic } from '../ports/files.js';
-import { acquireLock, lockName } from '../ports/lock.js';
+import { acquireLock, lockPath } from '../ports/lock.js';
 import { managedByNetworkManager, osFacts, type OsFacts } from './backend.js';
 import { removeNetworkdFiles } from './detach.js';
 import type { AgentContext } from './context.js';
@@ -89,10 +89,12 @@ function holdsAddress(addresses: readonly Address[], ifname: string, ip: string)
 /** Link up and DHCP's primary address in place; returns whether anything had to be done. */
 async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnapshot): Promise<boolean> {
   const want = p.primaryIpv4;
-  const needsDhcp = want !== undefined && !holdsAddress(snap.addresses, p.ifname, want);
+  const held = want !== undefined && holdsAddress(snap.addresses, p.ifname, want);
+  // An address in place with no client behind it is never renewed: the client is started again.
+  const needsDhcp = want !== undefined && (!held || !(await ctx.activator.isRunning(p.ifname)));
   if (!link.up) await ctx.kernel.setLinkUp(p.ifname);
   if (!needsDhcp) return !link.up;
-  ctx.log.info({ iface: p.ifname, activation: ctx.activator.kind }, 'starting DHCP');
+  ctx.log.info({ iface: p.ifname, activation: ctx.activator.kind, addressHeld: held }, 'starting DHCP');
   const started = ctx.clock.now();
   await ctx.activator.up(p.ifname);
   // The device can go while DHCP runs (detached mid-configuration): stop waiting then, not at the bound.
@@ -206,7 +208,7 @@ async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os
 
 export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResult> {
   const link = await linkWithMac(ctx, ifname);
-  const lock = await acquireLock(lockName(ctx.paths.root, ifname), ctx.clock.sleep, ctx.clock.now);
+  const lock = await acquireLock(lockPath(ctx.paths, ifname), ctx.clock.sleep, ctx.clock.now);
   try {
     const log = ctx.log.child({ iface: ifname, mac: link.mac });
     const previous = await readRecord(ctx, link.mac);

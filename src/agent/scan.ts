@@ -2,6 +2,7 @@
  * ec2ifscan: configure every interface that is an ENI (its MAC is listed by IMDS) and is not configured yet
  * (no record of a converged run since boot, or the link is down).
  */
+import { isEc2netError } from '../errors.js';
 import { listEniMacs } from '../imds/eni.js';
 import { parseIfname } from '../model/validate.js';
 import type { AgentContext } from './context.js';
@@ -10,14 +11,47 @@ import { ifup, readRecord, type IfupResult } from './ifup.js';
 /** Interfaces configured at once; each holds its own lock, so they never block each other. */
 export const SCAN_CONCURRENCY = 4;
 
+/**
+ * ec2ifscan at boot (ec2ifscan.service): the primary ENI may get its address after the scan starts, and until it
+ * has one IMDS is unreachable (ENETUNREACH at once). How long the scan waits for IMDS to answer then.
+ */
+export const BOOT_IMDS_WAIT_MS = 120_000;
+const IMDS_RETRY_MIN_MS = 500;
+const IMDS_RETRY_MAX_MS = 5_000;
+
+export interface ScanOptions {
+  /** How long a Transient answer to the MAC listing is retried (IMDS not reachable yet); 0: not at all. */
+  readonly imdsWaitMs?: number;
+}
+
 export interface ScanResult {
   readonly configured: IfupResult[];
   readonly alreadyConfigured: string[];
   readonly failed: { ifname: string; error: unknown }[];
 }
 
-export async function scan(ctx: AgentContext): Promise<ScanResult> {
-  const [links, macs] = await Promise.all([ctx.kernel.links(), listEniMacs(ctx.imds())]);
+/** The MAC listing; Transient answers are retried, with a growing pause, until `waitMs` has passed. */
+async function listMacs(ctx: AgentContext, waitMs: number): Promise<string[]> {
+  const deadline = ctx.clock.now() + waitMs;
+  let pause = IMDS_RETRY_MIN_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const macs = await listEniMacs(ctx.imds());
+      if (attempt > 0) ctx.log.info({ attempts: attempt + 1 }, 'IMDS answers');
+      return macs;
+    } catch (e) {
+      if (!isEc2netError(e, 'Transient') || ctx.clock.now() + pause > deadline) throw e;
+      if (attempt === 0) ctx.log.info({ reason: e.message, waitMs }, 'waiting for IMDS (the primary interface may not have its address yet)');
+      await ctx.clock.sleep(pause);
+      pause = Math.min(IMDS_RETRY_MAX_MS, pause * 2);
+    }
+  }
+}
+
+export async function scan(ctx: AgentContext, opts: ScanOptions = {}): Promise<ScanResult> {
+  // The links after IMDS has answered: while it was waited for (at boot), interfaces may have appeared.
+  const macs = await listMacs(ctx, opts.imdsWaitMs ?? 0);
+  const links = await ctx.kernel.links();
   const eniMacs = new Set(macs);
   const candidates = links.filter((l) => eniMacs.has(l.mac) && parseIfname(l.name));
   const todo: string[] = [];

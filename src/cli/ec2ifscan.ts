@@ -1,13 +1,29 @@
 #!/usr/bin/env node
-import { scan } from '../agent/scan.js';
+import { BOOT_IMDS_WAIT_MS, scan } from '../agent/scan.js';
+import { isEc2netError } from '../errors.js';
 import { EXIT_FAILED, EXIT_OK, runMain } from './common.js';
 
 runMain({
   name: 'ec2ifscan',
-  usage: 'usage: ec2ifscan [--root DIR] [--verbose]\n\nConfigure every interface that is an ENI of this instance and is not configured yet.',
+  usage: `usage: ec2ifscan [--boot] [--root DIR] [--verbose]
+
+Configure every interface that is an ENI of this instance and is not configured yet.
+
+  --boot   as at boot (ec2ifscan.service): wait up to ${BOOT_IMDS_WAIT_MS / 1000} s for IMDS to become reachable (the
+           primary interface may get its address after the scan starts); if it does not, exit 0 and leave
+           the ENIs to ec2netd, which configures them once IMDS answers`,
   ifaces: 0,
-  async run(ctx) {
-    const result = await scan(ctx);
+  flags: { boot: { type: 'boolean' } },
+  async run(ctx, { flags }) {
+    let result;
+    try {
+      result = await scan(ctx, { imdsWaitMs: flags.boot ? BOOT_IMDS_WAIT_MS : 0 });
+    } catch (e) {
+      // A late primary must not fail the boot: the daemon configures every ENI once IMDS answers.
+      if (!flags.boot || !isEc2netError(e, 'Transient')) throw e;
+      ctx.log.warn({ kind: e.kind, waitedMs: BOOT_IMDS_WAIT_MS, ...e.fields }, 'IMDS did not answer: ENIs are left to ec2netd');
+      return EXIT_OK;
+    }
     ctx.log.info(
       {
         configured: result.configured.map((r) => r.ifname),

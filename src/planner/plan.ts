@@ -29,10 +29,11 @@ export interface PlanInput {
   readonly settings: Settings;
   readonly paths: IfcfgPaths & NetworkdPaths;
   /**
-   * The OS config to write. ifcfg (the default): ifcfg-IF, route-IF, route6-IF, dhclient-IF.conf. networkd: a
-   * .network unit, or a drop-in for another generator's file that networkd reads first (`shadowedBy`).
+   * The OS config to write. ifcfg (the default): ifcfg-IF, route-IF, route6-IF, dhclient-IF.conf, unless `files`
+   * is false (no ifcfg directory on the system: nothing reads them). networkd: a .network unit, or a drop-in for
+   * another generator's file that networkd reads first (`shadowedBy`).
    */
-  readonly backend?: { readonly kind: 'ifcfg' } | { readonly kind: 'networkd'; readonly shadowedBy?: string };
+  readonly backend?: { readonly kind: 'ifcfg'; readonly files?: false } | { readonly kind: 'networkd'; readonly shadowedBy?: string };
   /** The IPv6 router's link-local address as the kernel learned it from router advertisements, when it has. */
   readonly ipv6Router?: string;
 }
@@ -138,7 +139,7 @@ export function plan(input: PlanInput): Plan {
   }
 
   // The primary ENI's config belongs to the image; it is never rewritten.
-  const files = meta.isPrimary
+  const files = meta.isPrimary || (input.backend?.kind === 'ifcfg' && input.backend.files === false)
     ? []
     : networkd
       ? renderNetworkd(input.paths, {

@@ -18,6 +18,12 @@ export interface Activator {
   readonly kind: 'ifup' | 'dhclient' | 'networkctl';
   /** Starts DHCP on the interface unless it is already running; returns immediately (the caller waits, bounded). */
   up(ifname: string): Promise<void>;
+  /**
+   * Whether the interface's DHCP client runs. The address it put on the link outlives it (no lifetime), so an
+   * address in place says nothing about renewals: a client that died (killed with the cgroup of the unit that
+   * started it, or crashed) must be started again. Reads files only: a quiet refresh round starts no process.
+   */
+  isRunning(ifname: string): Promise<boolean>;
   /** Stops DHCP on the interface and releases the lease; a no-op when nothing runs. */
   down(ifname: string): Promise<void>;
   /** The interface is gone: stop its DHCP client without a release and remove the client's run files. */
@@ -49,14 +55,16 @@ export function childProcessCount(): number {
   return childrenStarted;
 }
 
-async function run(argv: readonly string[], fields: Record<string, unknown>): Promise<void> {
+/**
+ * Runs a child to its end, within CHILD_TIMEOUT_MS; returns its exit status, one of `expected`, and fails for any
+ * other (with the child's output).
+ */
+async function run(argv: readonly string[], fields: Record<string, unknown>, expected: readonly number[] = [0]): Promise<number> {
   const { execa } = await import('execa');
   childrenStarted++;
-  try {
-    await execa(argv[0] as string, argv.slice(1), { timeout: CHILD_TIMEOUT_MS, stdin: 'ignore', all: true });
-  } catch (e) {
-    throw asEc2netError(e, 'PluginFailure', `${argv[0]} failed`, fields);
-  }
+  const r = await execa(argv[0] as string, argv.slice(1), { timeout: CHILD_TIMEOUT_MS, stdin: 'ignore', all: true, reject: false });
+  if (r.exitCode !== undefined && !r.timedOut && expected.includes(r.exitCode)) return r.exitCode;
+  throw asEc2netError(r, 'PluginFailure', `${argv[0]} failed`, fields);
 }
 
 function dhclientFiles(paths: Paths, ifname: string) {
@@ -80,7 +88,27 @@ async function livePid(pidFile: string): Promise<number | undefined> {
   }
 }
 
-function dhclientActivator(paths: Paths, script: string): Activator {
+/**
+ * Where systemd runs, ec2net's dhclient for IF runs as ec2net-dhclient@IF.service (systemd/): in a unit of its own,
+ * not in the cgroup of whichever unit started it (ec2netd, ec2ifscan, ec2net-ifup@), so that a restart or an
+ * upgrade of ec2netd does not kill it and stop its renewals. The unit runs the packaged script at its packaged
+ * path; a checkout, a test root (EC2NET_ROOT) or an admin's own script runs dhclient directly.
+ */
+export const DHCLIENT_UNIT = 'ec2net-dhclient@';
+export const PACKAGED_DHCLIENT_SCRIPT = '/usr/libexec/ec2net/ec2net-dhclient-script';
+
+/** systemctl's exit status for a unit it cannot find (systemctl(1), "Exit status": 5, "program is not installed"). */
+const SYSTEMCTL_NO_SUCH_UNIT = 5;
+
+async function systemdRuns(paths: Paths): Promise<boolean> {
+  return paths.root === '' && (await exists('/run/systemd/system'));
+}
+
+/**
+ * Stopping needs no systemctl: `dhclient -r` and forget() end the client with SIGTERM, which systemd counts as a
+ * clean exit of the unit's process (no Restart=), leaving the unit inactive.
+ */
+function dhclientActivator(paths: Paths, script: string, viaSystemd: boolean): Activator {
   const args = (ifname: string) => {
     const f = dhclientFiles(paths, ifname);
     return ['-4', '-cf', f.conf, '-sf', script, '-pf', f.pid, '-lf', f.leases];
@@ -90,7 +118,14 @@ function dhclientActivator(paths: Paths, script: string): Activator {
     async up(ifname) {
       if (await livePid(dhclientFiles(paths, ifname).pid)) return;
       await writeAtomic({ path: dhclientFiles(paths, ifname).conf, content: renderDhclientConf(false), mode: 0o644 });
+      // restart, not start: a unit left active by a client that has since gone is started over. A unit that is not
+      // installed (a checkout's run on a systemd host) leaves the client to be run directly.
+      const unit = `${DHCLIENT_UNIT}${ifname}.service`;
+      if (viaSystemd && (await run(['systemctl', 'restart', unit], { iface: ifname }, [0, SYSTEMCTL_NO_SUCH_UNIT])) === 0) return;
       await run(['dhclient', ...args(ifname), '-nw', ifname], { iface: ifname });
+    },
+    async isRunning(ifname) {
+      return (await livePid(dhclientFiles(paths, ifname).pid)) !== undefined;
     },
     async down(ifname) {
       if (!(await livePid(dhclientFiles(paths, ifname).pid))) return;
@@ -108,8 +143,10 @@ function dhclientActivator(paths: Paths, script: string): Activator {
 function ifupActivator(): Activator {
   return {
     kind: 'ifup',
-    up: (ifname) => run(['ifup', ifname], { iface: ifname }),
-    down: (ifname) => run(['ifdown', ifname], { iface: ifname }),
+    up: async (ifname) => void (await run(['ifup', ifname], { iface: ifname })),
+    // initscripts' dhclient runs in whatever started ifup; its pid file is initscripts' business.
+    isRunning: async () => true,
+    down: async (ifname) => void (await run(['ifdown', ifname], { iface: ifname })),
     // initscripts' dhclient exits with its interface.
     forget: async () => undefined,
   };
@@ -128,20 +165,23 @@ function networkctlActivator(): Activator {
       await run(['networkctl', 'reload'], { iface: ifname });
       await run(['networkctl', 'up', ifname], { iface: ifname });
     },
-    down: (ifname) => run(['networkctl', 'down', ifname], { iface: ifname }),
+    // networkd's DHCP client is networkd itself.
+    isRunning: async () => true,
+    down: async (ifname) => void (await run(['networkctl', 'down', ifname], { iface: ifname })),
     forget: async () => undefined,
-    reload: () => run(['networkctl', 'reload'], {}),
-    restart: { afterMs: NETWORKD_RESTART_AFTER_MS, run: (ifname) => run(['networkctl', 'reconfigure', ifname], { iface: ifname }) },
+    reload: async () => void (await run(['networkctl', 'reload'], {})),
+    restart: { afterMs: NETWORKD_RESTART_AFTER_MS, run: async (ifname) => void (await run(['networkctl', 'reconfigure', ifname], { iface: ifname })) },
   };
 }
 
 /** initscripts ships ifup-eth beside the ifcfg files it reads; Debian's ifupdown `ifup` is something else. */
 export async function chooseActivator(mode: ActivationMode, paths: Paths, dhclientScript: string, backend: 'ifcfg' | 'networkd' = 'ifcfg'): Promise<Activator> {
   if (backend === 'networkd') return networkctlActivator();
-  if (mode === 'dhclient') return dhclientActivator(paths, dhclientScript);
+  const dhclient = async () => dhclientActivator(paths, dhclientScript, dhclientScript === PACKAGED_DHCLIENT_SCRIPT && (await systemdRuns(paths)));
+  if (mode === 'dhclient') return dhclient();
   const initscripts = await exists(`${paths.networkScripts}/ifup-eth`);
   if (mode === 'ifup' && !initscripts) {
     throw new Ec2netError('InvalidArgument', 'ACTIVATION=ifup but initscripts is not installed', { path: `${paths.networkScripts}/ifup-eth` });
   }
-  return initscripts ? ifupActivator() : dhclientActivator(paths, dhclientScript);
+  return initscripts ? ifupActivator() : dhclient();
 }

@@ -2,7 +2,7 @@
  * An AgentContext over fakes: FakeKernel, FakeImds, a fake clock, and an activator that plays DHCP by putting
  * the leased address on the interface. Files go to a temporary root, as EC2NET_ROOT does for the CLI.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -24,6 +24,9 @@ export class FakeDhcp implements Activator {
     const lease = this.leases.get(ifname);
     if (lease) await this.kernel.addAddress({ family: 4, dev: ifname, address: lease });
   }
+  async isRunning(ifname: string) {
+    return this.running.has(ifname);
+  }
   async forget(ifname: string) {
     this.running.delete(ifname);
   }
@@ -35,7 +38,9 @@ export class FakeDhcp implements Activator {
 }
 
 export function fakeContext(kernel: FakeKernel, imds: FakeImds, opts: { root?: string; primaryRules?: boolean; setHostname?: boolean } = {}) {
+  // Shaped like Amazon Linux 2's: initscripts' ifcfg directory exists, so the ifcfg backend writes its files.
   const root = opts.root ?? mkdtempSync(join(tmpdir(), 'ec2net-unit-'));
+  if (opts.root === undefined) mkdirSync(pathsFor(root).networkScripts, { recursive: true });
   const clock = fakeClock();
   const dhcp = new FakeDhcp(kernel);
   const ctx: AgentContext = {

@@ -157,9 +157,9 @@ describe('the .deb maintainer scripts', { skip: isRoot ? false : 'needs root (mo
     neverTouchesNetworkManagers(o);
   });
 
-  test('remove: stops ec2netd only, masks the units, leaves every file', () => {
+  test('remove: stops ec2netd, ec2ifscan (no ExecStop) and the DHCP clients only (their script goes with the package), masks the units, leaves every file', () => {
     const prerm = runScript(scripts.prerm as string, ['remove'], { systemd: true });
-    assert.deepEqual(runtime(prerm), ['stop ec2netd.service']);
+    assert.deepEqual(runtime(prerm), ['stop ec2ifscan.service', 'stop ec2net-dhclient@*.service', 'stop ec2netd.service']);
     const postrm = runScript(scripts.postrm as string, ['remove'], { systemd: true });
     assert.deepEqual(actions(postrm).get('helper mask'), ENABLED_ON_INSTALL);
     assert.deepEqual(postrm.files, untouched);
@@ -209,10 +209,10 @@ describe('the .rpm scriptlets', { skip: isRoot ? false : 'needs root (mount name
     assert.deepEqual(postun.files, untouched);
   });
 
-  test('erase: disables the units, stops ec2netd only, removes what dpkg --purge removes', () => {
+  test('erase: disables the units, stops ec2netd and its DHCP clients only, removes what dpkg --purge removes', () => {
     const preun = runScript(scriptlets.PREUN as string, ['0'], { systemd: true });
     assert.deepEqual(actions(preun).get('disable'), ENABLED_ON_INSTALL);
-    assert.deepEqual(runtime(preun), ['stop ec2netd.service']);
+    assert.deepEqual(runtime(preun), ['stop ec2net-dhclient@*.service', 'stop ec2netd.service']);
     const postun = runScript(scriptlets.POSTUN as string, ['0'], { systemd: true });
     assert.deepEqual(runtime(postun), []);
     assert.deepEqual(postun.files, purged);

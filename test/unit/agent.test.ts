@@ -2,12 +2,13 @@
  * The ifup / ifdown / scan flows over stateful fakes: state in, act, state out.
  */
 import { describe, test } from 'node:test';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { DHCP_WAIT_MS, MAC_WAIT_MS, ifup } from '../../src/agent/ifup.js';
-import { acquireLock, lockName } from '../../src/ports/lock.js';
+import { acquireLock, lockPath } from '../../src/ports/lock.js';
 import { ifdown } from '../../src/agent/ifdown.js';
-import { scan } from '../../src/agent/scan.js';
+import { BOOT_IMDS_WAIT_MS, scan } from '../../src/agent/scan.js';
 import { EC2NET_PROTOCOL } from '../../src/config.js';
 import { Ec2netError } from '../../src/errors.js';
 import type { Route, Rule } from '../../src/model/state.js';
@@ -37,6 +38,10 @@ function world(enis: FakeEni[] = [ETH0, ETH1, ETH2]) {
   return { kernel, imds, ...f };
 }
 
+/** Every file (not directory) under dir, relative to it, sorted; [] when dir does not exist. */
+const filesUnder = (dir: string): string[] =>
+  existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length + 1)).sort() : [];
+
 const sortRules = (rs: readonly Rule[]) => rs.map((r) => `${r.src} ${r.table} ${r.priority} ${r.protocol}`).sort();
 const snapshot = (k: FakeKernel) => structuredClone({ rules: k.rules_, routes: k.routes_, addresses: k.addresses_ });
 
@@ -64,6 +69,26 @@ describe('ec2ifup', () => {
     assert.equal(again.changed, false);
     assert.deepEqual(kernel.calls.filter((c) => c !== 'setLinkUp'), []);
     assert.deepEqual(snapshot(kernel), before);
+  });
+
+  test('a DHCP client that is gone is started again, though the address it leased stays (no renewals otherwise)', async () => {
+    const { kernel, ctx, dhcp } = world();
+    await ifup(ctx, 'eth1');
+    // What a restart of the unit whose cgroup held the client does: the client dies, its address (no lifetime) stays.
+    dhcp.running.delete('eth1');
+    const before = snapshot(kernel);
+    await ifup(ctx, 'eth1');
+    assert.ok(dhcp.running.has('eth1'), 'the client was not started again');
+    assert.deepEqual(snapshot(kernel), before);
+    // With the client running, a further run starts nothing.
+    let ups = 0;
+    const up = dhcp.up.bind(dhcp);
+    dhcp.up = async (ifname: string) => {
+      ups++;
+      await up(ifname);
+    };
+    await ifup(ctx, 'eth1');
+    assert.equal(ups, 0);
   });
 
   test("once its rule is in place, IMDS requests leave from the interface's own address", async () => {
@@ -158,13 +183,28 @@ describe('ec2ifup', () => {
     assert.doesNotMatch(readFileSync(`${root}/etc/sysconfig/network-scripts/route-eth2`, 'utf8'), /metric/);
   });
 
+  test('no ifcfg directory (Debian): no ifcfg, route or dhclient file and no such directory; the flags come from ec2net.conf', async () => {
+    const { kernel, ctx, root } = world();
+    rmSync(`${root}/etc`, { recursive: true, force: true });
+    const debian = { ...ctx, config: { ...ctx.config, mainRouteTable: false, provisionPrefixIps: true } };
+    const result = await ifup(debian, 'eth2');
+    assert.equal(result.changed, true);
+    assert.deepEqual(filesUnder(`${root}/etc`), ['udev/rules.d/70-ec2net-persistent-net.rules']);
+    assert.equal(kernel.routes_.filter((r) => r.table === 254 && r.protocol === P).length, 0);
+    assert.equal(kernel.addresses_.filter((a) => a.dev === 'eth2' && /^10\.0\.1\.(4[89]|5\d|6[0-3])\/32$/.test(a.address)).length, 16);
+    assert.ok(kernel.rules_.some((r) => r.src === '10.0.1.48/28' && r.table === 10002));
+    // Converged: a second run changes nothing and still writes nothing.
+    assert.equal((await ifup(debian, 'eth2')).changed, false);
+    assert.deepEqual(filesUnder(`${root}/etc`), ['udev/rules.d/70-ec2net-persistent-net.rules']);
+  });
+
   test('an interface that never gets its DHCP address ends in a bounded error and releases its lock', async () => {
     const { ctx, dhcp, clock } = world();
     dhcp.leases.delete('eth1');
     const t0 = clock.now();
     await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient' && /DHCP/.test(e.message));
     assert.ok(clock.now() - t0 >= DHCP_WAIT_MS && clock.now() - t0 < DHCP_WAIT_MS + 5_000, `waited ${clock.now() - t0} ms`);
-    const lock = await acquireLock(lockName(ctx.paths.root, 'eth1'), clock.sleep, clock.now, 0);
+    const lock = await acquireLock(lockPath(ctx.paths, 'eth1'), clock.sleep, clock.now, 0);
     await lock.release();
   });
 
@@ -187,6 +227,7 @@ describe('ec2ifup', () => {
           await dhcp.up(ifname);
         },
       },
+      isRunning: async () => true,
       down: (ifname: string) => dhcp.down(ifname),
       forget: (ifname: string) => dhcp.forget(ifname),
     };
@@ -225,7 +266,7 @@ describe('ec2ifup', () => {
     const before = snapshot(kernel);
     await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'InvalidMetadata' && String(e.fields.key) === 'local-ipv4s');
     assert.deepEqual(snapshot(kernel), before);
-    assert.equal(existsSync(`${root}/etc`), false);
+    assert.deepEqual(filesUnder(`${root}/etc`), []);
   });
 
   test('an unreadable ifcfg file is a clear error and changes nothing', async () => {
@@ -398,6 +439,27 @@ describe('ec2ifscan', () => {
     const second = await scan(ctx);
     assert.deepEqual(second.configured, []);
     assert.deepEqual(second.alreadyConfigured.sort(), ['eth0', 'eth1', 'eth2']);
+  });
+
+  test('at boot, an IMDS that cannot be reached yet (no address on the primary) is waited for, within its bound', async () => {
+    // The token request is the first to leave: ENETUNREACH while the primary has no address.
+    const { ctx, imds, clock } = world();
+    imds.fail('/latest/api/token', { error: 'unreachable' }, 40);
+    await assert.rejects(scan(ctx), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient');
+    assert.ok((imds.faults.get('/latest/api/token')?.times ?? 0) > 0, 'the first scan used up the outage');
+    const t0 = clock.now();
+    const late = await scan(ctx, { imdsWaitMs: BOOT_IMDS_WAIT_MS });
+    assert.equal(imds.faults.get('/latest/api/token')?.times, 0);
+    assert.deepEqual(late.configured.map((r) => r.ifname).sort(), ['eth0', 'eth1', 'eth2']);
+    assert.ok(clock.now() - t0 < BOOT_IMDS_WAIT_MS);
+
+    // Never reachable: Transient once the bound has passed, not sooner and not much later.
+    const never = world();
+    never.imds.fail('/latest/api/token', { error: 'unreachable' });
+    const t1 = never.clock.now();
+    await assert.rejects(scan(never.ctx, { imdsWaitMs: BOOT_IMDS_WAIT_MS }), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient');
+    const waited = never.clock.now() - t1;
+    assert.ok(waited >= BOOT_IMDS_WAIT_MS - 10_000 && waited <= BOOT_IMDS_WAIT_MS + 30_000, `waited ${waited} ms`);
   });
 });
 
