@@ -30,14 +30,14 @@ import { Vpc, type EniSpec } from '../test/vpc/vpc.js';
 import { ENI0, agent, eventually, newRoot, reach, startDaemon, type RunningDaemon } from '../test/support/agent.js';
 import { askControl, controlPath } from '../src/ports/control.js';
 import type { CompactionFigures } from '../src/daemon/compactor.js';
-import { unitEnvironment } from '../test/support/unit-env.js';
+import { unitEnvironment, unitNodeFlags } from '../test/support/unit-env.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 /** A round's CPU time swings with the garbage collector's timing: more of them than other runs, for a steady median. */
 const P3_ROUNDS = Math.max(RUNS, 10);
 /** How long P4 watches the idle daemon at the default period: three rounds or more (BENCH_P4_SECONDS). */
 const P4_SECONDS = Number(process.env.BENCH_P4_SECONDS ?? 240);
-/** BENCH_DAEMON_NODE_OPTIONS: the daemon's NODE_OPTIONS instead of its unit's (to measure other V8 settings). */
+/** BENCH_DAEMON_NODE_OPTIONS: NODE_OPTIONS for the daemon, on top of its unit's node flags (to measure other V8 settings). */
 const DAEMON_NODE_OPTIONS: Record<string, string> = process.env.BENCH_DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_DAEMON_NODE_OPTIONS } : {};
 const BUILD = new URL('../', import.meta.url);
 const out = (s = '') => process.stdout.write(`${s}\n`);
@@ -325,7 +325,7 @@ async function main(): Promise<void> {
   out(`ec2net benchmark: ${RUNS} runs each (BENCH_RUNS to change), simulated VPC, ${new Date().toISOString()}`);
   out(`commands: ${process.env.EC2NET_BUNDLE ? `the bundle ${process.env.EC2NET_BUNDLE}` : 'the built checkout'}`);
   const unitEnv = Object.entries({ ...unitEnvironment('ec2netd.service'), ...DAEMON_NODE_OPTIONS });
-  out(`daemon environment (systemd/ec2netd.service): ${unitEnv.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  out(`daemon as systemd/ec2netd.service runs it: node ${unitNodeFlags('ec2netd.service').join(' ')}, ${unitEnv.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   // BENCH_ONLY=large skips P1 (for quick iterations on P2–P4).
   const skipP1 = process.env.BENCH_ONLY === 'large';
   const none = { reachMs: stat([]), dhcpMs: stat([]) };

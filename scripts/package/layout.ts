@@ -84,6 +84,18 @@ async function list(dir: string, suffixes: readonly string[]): Promise<string[]>
   return names.filter((n) => suffixes.some((s) => n.endsWith(s))).sort();
 }
 
+/**
+ * The rpm's preset: Fedora and Amazon Linux enable units by preset (their 90-default.preset disables everything
+ * else); this one sorts before it. The .deb has none: Debian's maintainer scripts enable the units directly, and on
+ * Debian 12 (merged /usr) dpkg knows the preset directory as systemd's /lib/systemd/system-preset, so a file of ours
+ * in /usr/lib/systemd/system-preset made `dpkg --purge` warn that the directory it thought ours was not empty.
+ */
+export const PRESET = '/usr/lib/systemd/system-preset/80-ec2net.preset';
+
+export function presetEntry(l: Layout): Entry {
+  return { type: 'content', path: PRESET, mode: 0o644, content: l.enable.map((u) => `enable ${u}\n`).join('') };
+}
+
 /** A unit is enabled on install when it has an [Install] section with a target and is not a template. */
 export function wantsEnable(name: string, text: string): boolean {
   if (name.includes('@.')) return false;
@@ -115,9 +127,6 @@ export async function layout(arch: Arch, bundleFile: string, startFile: string, 
     if (wantsEnable(unit, await readFile(source, 'utf8'))) enable.push(unit);
   }
   if (!enable.includes(DAEMON_UNIT)) throw new Error(`systemd/${DAEMON_UNIT} is missing or has no [Install] section`);
-  // Fedora and Amazon Linux enable units by preset (their 90-default.preset disables everything else); this one
-  // sorts before it. Debian's maintainer scripts enable them directly.
-  entries.push({ type: 'content', path: '/usr/lib/systemd/system-preset/80-ec2net.preset', mode: 0o644, content: enable.map((u) => `enable ${u}\n`).join('') });
   const tmpfiles = await list('systemd/tmpfiles.d', ['.conf']);
   for (const t of tmpfiles) entries.push({ type: 'file', path: `/usr/lib/tmpfiles.d/${t}`, mode: 0o644, source: `${REPO}systemd/tmpfiles.d/${t}` });
   for (const r of await list('udev', ['.rules'])) entries.push({ type: 'file', path: `/usr/lib/udev/rules.d/${r}`, mode: 0o644, source: `${REPO}udev/${r}` });

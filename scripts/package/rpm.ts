@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Copyright } from './copyright.js';
-import { CACHE_DIR, DAEMON_UNIT, LIB_DIR, LIBEXEC_DIR, PERSISTENT_NET_RULES, REPO, RUN_DIR, type Arch, type Entry, type Layout } from './layout.js';
+import { CACHE_DIR, DAEMON_UNIT, LIB_DIR, LIBEXEC_DIR, PERSISTENT_NET_RULES, REPO, RUN_DIR, presetEntry, type Arch, type Entry, type Layout } from './layout.js';
 import { CONFLICTS, DESCRIPTION, MAINTAINER, NAME, RELEASE, RUNTIME_DEPENDS, SUMMARY, wrap } from './meta.js';
 import { stage, walk } from './stage.js';
 import { fill } from './template.js';
@@ -37,7 +37,7 @@ function plain(path: string): string {
 export async function buildRpm(input: RpmInput): Promise<string> {
   const base = `${input.workDir}/rpm-${input.arch.rpm}`;
   const root = `${base}/root`;
-  const entries: Entry[] = [...input.layout.entries, { type: 'content', path: LICENSE_FILE, mode: 0o644, content: input.copyright.text }];
+  const entries: Entry[] = [...input.layout.entries, presetEntry(input.layout), { type: 'content', path: LICENSE_FILE, mode: 0o644, content: input.copyright.text }];
   await stage(root, entries, new Date(input.epoch * 1000));
 
   const conffiles = new Set(entries.filter((e) => e.type !== 'symlink' && e.conffile).map((e) => e.path));

@@ -214,7 +214,7 @@ describe('ec2netd in the simulated VPC', () => {
     assert.equal(daemon.records.filter((r) => r.level === 60).length, 0, 'no fatal errors');
   });
 
-  test('(h) the daemon as shipped collects its garbage when idle (gc, exposed by the unit\'s NODE_OPTIONS)', async () => {
+  test('(h) the daemon as shipped collects its garbage when idle (gc, exposed by the node flags of its unit)', async () => {
     // Rounds come every 1.6-2.4 s here and a collection waits for 2 s of quiet, so not every drain is followed by
     // one; over this file's minutes of work some are.
     await eventually(async () => {

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import type { BuiltPackage } from '../../scripts/package.js';
-import { ARCHES, BUNDLE, COMMANDS, DHCLIENT_SCRIPT, START, type Arch } from '../../scripts/package/layout.js';
+import { ARCHES, BUNDLE, COMMANDS, DHCLIENT_SCRIPT, PRESET, START, type Arch } from '../../scripts/package/layout.js';
 import { MIN_NODE } from '../../scripts/package/meta.js';
 import { BUILD_TIMEOUT_MS, HOST_ARCH, isRoot, ok, packageFile, packages, run, scratch } from './support.js';
 
@@ -32,7 +32,8 @@ function expectedPaths(arch: Arch, format: 'deb' | 'rpm'): string[] {
     DHCLIENT_SCRIPT,
     `/usr/lib/ec2net/netlink/prebuilds/linux-${arch.node}/node.napi.node`,
     ...CONFFILES,
-    '/usr/lib/systemd/system-preset/80-ec2net.preset',
+    // rpm only: Debian enables the units in its maintainer scripts (scripts/package/layout.ts, PRESET).
+    ...(format === 'rpm' ? [PRESET] : []),
     '/usr/lib/systemd/networkd.conf.d/ec2net.conf',
     ...COMMANDS.flatMap((c) => [`${c.dir}/${c.name}`, `/usr/share/man/man8/${c.name}.8.gz`, `/usr/share/bash-completion/completions/${c.name}`]),
     ...list('systemd', /\.(service|socket|timer|path|target)$/).map((u) => `/usr/lib/systemd/system/${u}`),
@@ -207,7 +208,7 @@ describe('installed from the .deb into a scratch root', { skip: HOST_ARCH ? fals
   test('ec2ifscan --help runs with the host\'s /usr/bin/node, prints its usage and exits 0', () => {
     const r = runInstalled(root, 'ec2ifscan', ['--help']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^usage: ec2ifscan \[--root DIR\] \[--verbose\]\n/);
+    assert.match(r.stdout, /^usage: ec2ifscan \[--boot\] \[--root DIR\] \[--verbose\]\n/);
     assert.equal(r.stderr, '');
   });
 

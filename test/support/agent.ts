@@ -3,13 +3,14 @@
  * demo, running the built CLI inside the instance namespace, and reading the kernel state back with `ip -j`.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pathsFor } from '../../src/config.js';
 import type { EniSpec, RunResult, Vpc } from '../vpc/vpc.js';
 import { LogRecords } from './log-records.js';
-import { unitEnvironment } from './unit-env.js';
+import { unitEnvironment, unitNodeFlags } from './unit-env.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/', import.meta.url));
 
@@ -47,8 +48,14 @@ export function addressesOf(eni: EniSpec, withPrefixes = false): string[] {
   return [...eni.ipv4s, ...(withPrefixes ? (eni.ipv4Prefixes ?? []).flatMap(prefixAddresses) : [])];
 }
 
-export function newRoot(): string {
-  return mkdtempSync(join(tmpdir(), 'ec2net-root-'));
+/**
+ * A fresh file tree for EC2NET_ROOT, shaped like Amazon Linux 2's: initscripts' ifcfg directory exists, so the
+ * ifcfg backend writes its files there. `{ ifcfgDir: false }`: shaped like Debian's, where nothing reads ifcfg files.
+ */
+export function newRoot(opts: { ifcfgDir?: boolean } = {}): string {
+  const root = mkdtempSync(join(tmpdir(), 'ec2net-root-'));
+  if (opts.ifcfgDir ?? true) mkdirSync(pathsFor(root).networkScripts, { recursive: true });
+  return root;
 }
 
 /**
@@ -150,10 +157,13 @@ export interface RunningDaemon {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts ec2netd in the instance namespace (as a child of this process, killed with the sandbox at the latest). */
-/** The daemon as its unit runs it: with ec2netd.service's Environment= (node and malloc settings), then `env`. */
+/**
+ * Starts ec2netd in the instance namespace (as a child of this process, killed with the sandbox at the latest), as
+ * its unit runs it: with ec2netd.service's node flags and Environment= (node and malloc settings), then `env`.
+ */
 export function startDaemon(vpc: Vpc, root: string, env: Record<string, string> = {}): RunningDaemon {
-  const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, ...commandArgv('ec2netd')], {
+  const [node, ...rest] = commandArgv('ec2netd');
+  const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, node as string, ...unitNodeFlags('ec2netd.service'), ...rest], {
     env: { ...process.env, ...unitEnvironment('ec2netd.service'), EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

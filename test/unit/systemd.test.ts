@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathsFor } from '../../src/config.js';
 import { CACHE_DIR } from '../../scripts/package/layout.js';
-import { unitEnvironment } from '../support/unit-env.js';
+import { unitEnvironment, unitNodeFlags } from '../support/unit-env.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const UNIT_DIR = `${REPO}systemd/`;
@@ -24,14 +24,23 @@ const DISTRO_UNITS = '/usr/lib/systemd/system';
 
 /** Installed command paths (DESIGN.md contract; packaging installs them). */
 const COMMANDS = ['/usr/sbin/ec2ifup', '/usr/sbin/ec2ifdown', '/usr/sbin/ec2ifscan', '/usr/sbin/ec2netd', '/usr/bin/ec2net'];
-const UNITS = ['ec2netd.service', 'ec2net-ifup@.service', 'ec2ifscan.service', 'ec2net-cleanup.service', 'ec2net-hostname.service'];
+/** The daemon runs from its command path with node's flags before it (ExecStart=/usr/bin/node FLAGS /usr/sbin/ec2netd). */
+const NODE = '/usr/bin/node';
+/** ec2net's dhclient unit runs the system's dhclient with ec2net's script. */
+const DHCLIENT = '/sbin/dhclient';
+const DHCLIENT_SCRIPT = '/usr/libexec/ec2net/ec2net-dhclient-script';
+const UNITS = ['ec2netd.service', 'ec2net-ifup@.service', 'ec2ifscan.service', 'ec2net-cleanup.service', 'ec2net-hostname.service', 'ec2net-dhclient@.service'];
 /** The opt-in hostname unit has a sandbox of its own (tested below); the network units share ec2netd's. */
 const HOSTNAME_UNIT = 'ec2net-hostname.service';
+/** The dhclient unit has a sandbox of its own too (tested below): it runs dhclient, not ec2net. */
+const DHCLIENT_UNIT = 'ec2net-dhclient@.service';
 /**
  * Settings of ec2netd's [Service] that are about what it runs, not its sandbox. Environment= holds the daemon's
  * memory settings (the commands are short-lived and keep the JIT).
  */
-const NOT_SANDBOX = new Set(['Type', 'NotifyAccess', 'ExecStart', 'Restart', 'RestartSec', 'TimeoutStopSec', 'Environment']);
+const NOT_SANDBOX = new Set(['Type', 'NotifyAccess', 'ExecStart', 'Restart', 'RestartSec', 'TimeoutStopSec', 'Environment',
+  // The commands keep V8's JIT, which makes the code it writes executable: node aborts at startup under this.
+  'MemoryDenyWriteExecute']);
 
 type Unit = Map<string, Map<string, string[]>>;
 
@@ -110,7 +119,7 @@ describe('systemd-analyze verify, in a temporary root', () => {
     unitDir = `${root}${DISTRO_UNITS}`;
     cpSync(DISTRO_UNITS, unitDir, { recursive: true, verbatimSymlinks: true });
     for (const name of UNITS) copyFileSync(`${UNIT_DIR}${name}`, `${unitDir}/${name}`);
-    for (const command of COMMANDS) {
+    for (const command of [...COMMANDS, NODE, DHCLIENT, DHCLIENT_SCRIPT]) {
       mkdirSync(dirname(`${root}${command}`), { recursive: true });
       writeFileSync(`${root}${command}`, '#!/bin/sh\nexit 0\n');
       chmodSync(`${root}${command}`, 0o755);
@@ -120,7 +129,7 @@ describe('systemd-analyze verify, in a temporary root', () => {
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  test('systemd/ holds exactly the four units', () => {
+  test('systemd/ holds exactly these units', () => {
     assert.deepEqual(readdirSync(UNIT_DIR).filter((f) => f.endsWith('.service')).sort(), [...UNITS].sort());
   });
 
@@ -140,7 +149,7 @@ describe('systemd-analyze verify, in a temporary root', () => {
   });
 
   test('verify is not vacuous: it reports a command that is not in the root', () => {
-    const text = readFileSync(`${UNIT_DIR}ec2netd.service`, 'utf8').replace('/usr/sbin/ec2netd', '/usr/sbin/ec2net-missing');
+    const text = readFileSync(`${UNIT_DIR}ec2netd.service`, 'utf8').replace('ExecStart=/usr/bin/node ', 'ExecStart=/usr/sbin/ec2net-missing ');
     writeFileSync(`${unitDir}/ec2net-missing.service`, text);
     const r = verify('ec2net-missing.service');
     assert.notEqual(r.status, 0);
@@ -149,10 +158,15 @@ describe('systemd-analyze verify, in a temporary root', () => {
 });
 
 describe('the units run the installed commands', () => {
-  test('every Exec line names one of the installed command paths, and nothing else', () => {
-    for (const name of UNITS) {
-      for (const command of execCommands(loadUnit(name))) assert.ok(COMMANDS.includes(executable(command)), `${name}: ${command}`);
+  test('every Exec line names one of the installed command paths (the daemon\'s behind node and its flags), and nothing else', () => {
+    for (const name of UNITS.filter((n) => n !== DHCLIENT_UNIT)) {
+      for (const command of execCommands(loadUnit(name))) {
+        const words = command.split(/\s+/);
+        const program = executable(command) === NODE ? words.find((w, i) => i > 0 && !w.startsWith('--')) ?? '' : executable(command);
+        assert.ok(COMMANDS.includes(program), `${name}: ${command}`);
+      }
     }
+    assert.deepEqual(execCommands(loadUnit(DHCLIENT_UNIT)).map(executable), [DHCLIENT]);
   });
 
   test('every Documentation=man: page is one the repository ships in man/', () => {
@@ -174,7 +188,7 @@ describe('the units run the installed commands', () => {
 
   test('ec2netd.service', () => {
     const u = loadUnit('ec2netd.service');
-    assert.equal(one(u, 'Service', 'ExecStart'), '/usr/sbin/ec2netd');
+    assert.equal(one(u, 'Service', 'ExecStart'), `${NODE} ${unitNodeFlags('ec2netd.service').join(' ')} /usr/sbin/ec2netd`);
     assert.equal(one(u, 'Service', 'Type'), 'notify');
     // READY=1 comes from `systemd-notify --ready`, a child process.
     assert.equal(one(u, 'Service', 'NotifyAccess'), 'all');
@@ -199,9 +213,9 @@ describe('the units run the installed commands', () => {
     assert.ok(list(u, 'Unit', 'Before').includes('network-online.target'));
   });
 
-  test('ec2ifscan.service stays active, so the dhclients it starts are not killed when it exits', () => {
+  test('ec2ifscan.service waits for IMDS as at boot, and stays active, so the dhclients initscripts starts are not killed when it exits', () => {
     const u = loadUnit('ec2ifscan.service');
-    assert.equal(one(u, 'Service', 'ExecStart'), '/usr/sbin/ec2ifscan');
+    assert.equal(one(u, 'Service', 'ExecStart'), '/usr/sbin/ec2ifscan --boot');
     assert.equal(one(u, 'Service', 'Type'), 'oneshot');
     assert.equal(one(u, 'Service', 'RemainAfterExit'), 'yes');
     assert.deepEqual(list(u, 'Install', 'WantedBy'), ['multi-user.target']);
@@ -228,7 +242,16 @@ describe("ec2netd.service's sandbox", () => {
   });
 
   test('the daemon runs without the JIT, with one V8 and one libuv worker, two malloc arenas, and gc() for its compactor (README, "Performance")', () => {
-    assert.deepEqual(unitEnvironment('ec2netd.service'), { NODE_OPTIONS: '--jitless --v8-pool-size=1 --expose-gc', UV_THREADPOOL_SIZE: '1', MALLOC_ARENA_MAX: '2' });
+    assert.deepEqual(unitNodeFlags('ec2netd.service'), ['--jitless', '--no-expose-wasm', '--v8-pool-size=1', '--expose-gc']);
+    assert.deepEqual(unitEnvironment('ec2netd.service'), { UV_THREADPOOL_SIZE: '1', MALLOC_ARENA_MAX: '2' });
+  });
+
+  test('no node flag goes in NODE_OPTIONS: node 18 refuses --expose-gc there and exits 9 (Debian 12\'s nodejs 18.20.4)', () => {
+    for (const name of UNITS) assert.equal(unitEnvironment(name).NODE_OPTIONS, undefined, name);
+  });
+
+  test('without the JIT, no memory is made executable: MemoryDenyWriteExecute=yes', () => {
+    assert.equal(one(u, 'Service', 'MemoryDenyWriteExecute'), 'yes');
   });
 
   test('writable: only /run/ec2net, /run/systemd/network, the IPv6 interface sysctls, the /etc directories ec2net writes (paths taken from src/config.ts) and the code cache', () => {
@@ -242,6 +265,9 @@ describe("ec2netd.service's sandbox", () => {
     // start.cjs's code cache of the bundle (root's only: CacheDirectoryMode=0700).
     assert.deepEqual(writable, [root.dhcp, root.networkScripts, '/etc/udev/rules.d', root.runDir, root.runNetwork, '/proc/sys/net/ipv6/conf', CACHE_DIR].sort());
     assert.equal(one(u, 'Service', 'CacheDirectoryMode'), '0700');
+    // initscripts' directory is written where it exists, never created (ConfigurationDirectory= would make it on Debian).
+    assert.ok(list(u, 'Service', 'ReadWritePaths').includes(`-${root.networkScripts}`));
+    assert.ok(!list(u, 'Service', 'ConfigurationDirectory').some((d) => `/etc/${d}` === root.networkScripts));
     assert.ok(root.stateDir.startsWith(`${root.runDir}/`));
     // RuntimeDirectory= would be removed when the unit stops, with the state ec2ifup and ec2ifdown share.
     for (const key of ['RuntimeDirectory', 'StateDirectory', 'LogsDirectory', 'ReadOnlyPaths', 'InaccessiblePaths']) {
@@ -277,14 +303,15 @@ describe("ec2netd.service's sandbox", () => {
     }
     assert.deepEqual(list(u, 'Service', 'RestrictAddressFamilies').sort(), ['AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_PACKET', 'AF_UNIX']);
     assert.equal(one(u, 'Service', 'SystemCallArchitectures'), 'native');
-    // V8's JIT needs to make the code it writes executable.
-    assert.deepEqual(values(u, 'Service', 'MemoryDenyWriteExecute'), []);
+    assert.equal(one(u, 'Service', 'SystemCallFilter'), '@system-service');
+    assert.equal(one(u, 'Service', 'SystemCallErrorNumber'), 'EPERM');
+    assert.equal(one(u, 'Service', 'ProtectProc'), 'invisible');
   });
 
   test('the units that run ec2ifup, ec2ifscan and ec2net cleanup carry the same sandbox', () => {
     const sandbox = [...(u.get('Service') ?? new Map<string, string[]>()).entries()].filter(([k]) => !NOT_SANDBOX.has(k));
     assert.ok(sandbox.length >= 20);
-    for (const name of UNITS.filter((n) => n !== 'ec2netd.service' && n !== HOSTNAME_UNIT)) {
+    for (const name of UNITS.filter((n) => n !== 'ec2netd.service' && n !== HOSTNAME_UNIT && n !== DHCLIENT_UNIT)) {
       const other = loadUnit(name);
       for (const [key, value] of sandbox) assert.deepEqual(values(other, 'Service', key), value, `${name}: ${key}`);
     }
@@ -300,5 +327,28 @@ describe("ec2net-hostname.service's sandbox", () => {
     assert.deepEqual(values(h, 'Service', 'ProtectHostname'), [], 'ProtectHostname=yes would make the change private to the unit');
     for (const key of ['NoNewPrivileges', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectHome', 'RestrictNamespaces']) assert.equal(one(h, 'Service', key), 'yes', key);
     assert.deepEqual(execCommands(h), ['/usr/bin/ec2net hostname']);
+  });
+});
+
+describe("ec2net-dhclient@.service: the DHCP client ec2net starts, in a unit of its own", () => {
+  const d = loadUnit(DHCLIENT_UNIT);
+  test('the command line ec2net runs dhclient with when it runs it itself, files under /run/ec2net (src/config.ts)', () => {
+    const run = pathsFor('/').runDir;
+    assert.deepEqual(execCommands(d), [
+      `${DHCLIENT} -4 -cf ${run}/dhclient-%i.conf -sf ${DHCLIENT_SCRIPT} -pf ${run}/dhclient-%i.pid -lf ${run}/dhclient-%i.leases -nw %I`,
+    ]);
+    assert.equal(one(d, 'Service', 'Type'), 'forking');
+    assert.equal(one(d, 'Service', 'PIDFile'), `${run}/dhclient-%i.pid`);
+    assert.equal(one(d, 'Service', 'Restart'), 'on-failure');
+    // Started by ec2net when an ENI needs it, never at boot or by udev.
+    assert.equal(d.get('Install'), undefined);
+  });
+  test('its sandbox: the capabilities DHCP and `ip` need, writable /run/ec2net only, no executable memory', () => {
+    assert.deepEqual(list(d, 'Service', 'CapabilityBoundingSet').sort(), ['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW']);
+    assert.equal(one(d, 'Service', 'ProtectSystem'), 'strict');
+    assert.deepEqual(list(d, 'Service', 'ReadWritePaths'), [pathsFor('/').runDir]);
+    for (const key of ['NoNewPrivileges', 'ProtectKernelTunables', 'ProtectHome', 'PrivateTmp', 'RestrictNamespaces', 'MemoryDenyWriteExecute']) {
+      assert.equal(one(d, 'Service', key), 'yes', key);
+    }
   });
 });
