@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh Debian 12 machine (scripts/apt-packages.txt with apt-get,
-# npm ci), then builds the checkout.
+# a debootstrapped Debian 12 root file system for the booted-package test, npm ci), then builds the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -19,5 +19,7 @@ fi
 trap '[ -n "$guard" ] && rm -f "$guard"' EXIT
 apt-get update
 xargs apt-get install -y --no-install-recommends < scripts/apt-packages.txt
+# The stock Debian 12 system the booted-package test installs the .deb into (cached; needs the registry once).
+bash scripts/debian-rootfs.sh
 npm ci --no-audit --no-fund
 npm run build

@@ -33,7 +33,7 @@ export interface DhcpBinding {
  * dnsmasq's command line: DHCP only (no DNS) on the subnet bridges; in IPv6 subnets also router advertisements
  * with the M flag (addresses come from DHCPv6, not SLAAC) and the prefix on-link.
  */
-export function dnsmasqArgs(dir: string, hostsFile: string, subnets: readonly DhcpSubnet[]): string[] {
+export function dnsmasqArgs(dir: string, hostsFile: string, subnets: readonly DhcpSubnet[], renewSeconds?: number): string[] {
   const argv = [
     '--keep-in-foreground', '--log-facility=-', '--port=0', '--conf-file=/dev/null', '--no-hosts', '--no-resolv',
     '--user=root', '--dhcp-authoritative', '--except-interface=lo',
@@ -45,6 +45,8 @@ export function dnsmasqArgs(dir: string, hostsFile: string, subnets: readonly Dh
     `--dhcp-hostsfile=${hostsFile}`,
     `--dhcp-option-force=option:mtu,${EC2_MTU}`,
   ];
+  // The lease stays an hour; only its renewal time (T1, RFC 2131 option 58) comes early, so a test sees a renewal.
+  if (renewSeconds !== undefined) argv.push(`--dhcp-option-force=option:T1,${renewSeconds}`);
   if (subnets.some((s) => s.ipv6)) argv.push('--enable-ra');
   for (const s of subnets) {
     argv.push(`--interface=${s.bridge}`);
@@ -80,10 +82,10 @@ export class Dnsmasq {
 
   private constructor(private readonly hostsFile: string) {}
 
-  static async start(netns: string, dir: string, subnets: readonly DhcpSubnet[]): Promise<Dnsmasq> {
+  static async start(netns: string, dir: string, subnets: readonly DhcpSubnet[], renewSeconds?: number): Promise<Dnsmasq> {
     const dnsmasq = new Dnsmasq(join(dir, 'dhcp-hosts'));
     writeFileSync(dnsmasq.hostsFile, '');
-    const argv = ['ip', 'netns', 'exec', netns, 'dnsmasq', ...dnsmasqArgs(dir, dnsmasq.hostsFile, subnets)];
+    const argv = ['ip', 'netns', 'exec', netns, 'dnsmasq', ...dnsmasqArgs(dir, dnsmasq.hostsFile, subnets, renewSeconds)];
     const onLine = (line: string): void => {
       if (line.includes(`read ${dnsmasq.hostsFile}`)) dnsmasq.reloads++;
     };

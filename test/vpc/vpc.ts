@@ -60,6 +60,8 @@ export interface VpcOptions {
   vpcId?: string;
   /** Port of the TCP listener in the instance namespace. */
   echoPort?: number;
+  /** DHCPv4 renewal time (T1) in seconds; by default half the hour-long lease, as DHCP servers do. */
+  dhcpRenewSeconds?: number;
 }
 
 export type NsRole = 'instance' | 'vpc' | 'remote';
@@ -360,7 +362,7 @@ export class Vpc {
         bridge: s.bridge,
         ...(s.v4 ? { ipv4: { network: formatIpv4(s.v4.cidr.network), netmask: netmask(s.v4.cidr.prefixLen), router: s.v4.router } } : {}),
         ...(s.v6 ? { ipv6: { network: formatIpv6(s.v6.cidr.network), prefixLen: s.v6.cidr.prefixLen } } : {}),
-      }))),
+      })), this.opts.dhcpRenewSeconds),
       Daemon.start('imds-emulator', node('vpc', IMDS_EMULATOR, '--listen', `${IMDS_ADDR}:${IMDS_PORT}`, '--listen', `[${IMDS_ADDR6}]:${IMDS_PORT}`,
         '--control', this.controlSocket()), ready, DAEMON_START_TIMEOUT_MS),
       Daemon.start('tcp-echo', node('instance', TCP_ECHO, String(this.echoPort)), ready, DAEMON_START_TIMEOUT_MS),
