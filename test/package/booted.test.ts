@@ -6,8 +6,9 @@
  *
  * What it shows, as an operator would see it: ec2netd active and READY; ec2ifscan.service waits for the primary
  * ENI's late address instead of failing the boot; two ENIs hot-plugged → every address reachable from the remote
- * host; `systemctl restart ec2netd` leaves the DHCP clients running, and they renew; detach → rules, files and client
- * gone; an error reaches the journal at priority err; `apt-get purge` leaves nothing of ec2net and warns of nothing.
+ * host; `systemctl restart ec2netd` leaves the DHCP clients running, and they renew; so does an upgrade's
+ * maintainer scripts' restart; detach → rules, files and client gone; an error reaches the journal at priority err;
+ * install, upgrade and `apt-get purge` warn of nothing, and the purge leaves nothing of ec2net.
  *
  * No udevd runs in a container (its /sys is read-only), so hotplug here is ec2netd's own rtnetlink subscription,
  * the path it relies on when udev events are lost.
@@ -77,8 +78,9 @@ for (const variant of variants) {
       await vpc?.destroy();
     });
 
-    test(`runs ${variant.major === 18 ? 'Debian\'s node 18' : `node ${variant.major}`}`, async () => {
+    test(`runs ${variant.major === 18 ? 'Debian\'s node 18' : `node ${variant.major}`}; the install printed no warning`, async () => {
       assert.equal(nodeMajor(await box.must(['node', '--version'])), variant.major);
+      assert.doesNotMatch(box.prepared.join(''), /warning/i);
     });
 
     test('ec2netd is active and READY before IMDS can be reached; ec2ifscan.service waits for the primary ENI instead of failing the boot', async () => {
@@ -126,6 +128,18 @@ for (const variant of variants) {
       assert.deepEqual([await dhclientPid('eth1'), await dhclientPid('eth2')], pids);
       // A renewal is a new lease block in the client's lease file (dhclient writes one per ACK).
       await eventually(async () => assert.ok((await leases('eth1')) > before, 'no renewal yet'), RENEW_SECONDS * 4_000, 500);
+      await allReachable([ENI0, ENI1, ENI2]);
+    });
+
+    test('an upgrade\'s maintainer scripts (apt-get install --reinstall) print no warning, restart ec2netd and leave the DHCP clients running', async () => {
+      const pids = [await dhclientPid('eth1'), await dhclientPid('eth2')];
+      const daemon = await box.unitProperty('ec2netd.service', 'MainPID');
+      const r = await box.exec(['apt-get', 'install', '--reinstall', '--yes', DEB], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.doesNotMatch(r.stdout + r.stderr, /warning/i);
+      await eventually(async () => assert.equal(await box.unitProperty('ec2netd.service', 'ActiveState'), 'active'), BOOT_TIMEOUT_MS, 250);
+      assert.notEqual(await box.unitProperty('ec2netd.service', 'MainPID'), daemon, 'ec2netd was not restarted');
+      assert.deepEqual([await dhclientPid('eth1'), await dhclientPid('eth2')], pids);
       await allReachable([ENI0, ENI1, ENI2]);
     });
 

@@ -86,6 +86,8 @@ export class Container {
     private readonly release: () => Promise<void>,
     private readonly process_: { pid: number; exited: Promise<RunResult>; output: () => string },
     readonly leader: number,
+    /** What each `prepare` command printed. */
+    readonly prepared: readonly string[],
   ) {}
 
   /** Boots the tree in `vpc`'s instance namespace; resolves once systemd runs as the container's PID 1. */
@@ -97,9 +99,11 @@ export class Container {
       // CAP_NET_ADMIN: nspawn keeps it only for a network of the container's own, and the agent's units need it.
       const common = ['systemd-nspawn', '--quiet', '--register=no', '--keep-unit', '--capability=CAP_NET_ADMIN', `--directory=${root}`,
         ...(opts.node ? [`--bind-ro=${opts.node}:/usr/bin/node`] : [])];
+      const prepared: string[] = [];
       for (const argv of opts.prepare ?? []) {
         const r = await run([...common, '--private-network', '--', ...argv], { timeoutMs: EXEC_TIMEOUT_MS });
         if (r.code !== 0) throw new Error(`${argv.join(' ')} exited ${r.code}:\n${r.stdout}${r.stderr}`);
+        prepared.push(`${r.stdout}${r.stderr}`);
       }
       // --console=pipe: the boot's console output is this process's to read; nothing waits on a terminal.
       const booted = runDetached([...common, `--network-namespace-path=${netns}`, '--boot', '--console=pipe']);
@@ -112,7 +116,7 @@ export class Container {
         await booted.exited;
         throw new Error(`${err.message}\n${booted.output().slice(-3000)}`);
       });
-      const container = new Container(release, booted, leader as number);
+      const container = new Container(release, booted, leader as number, prepared);
       // The guard of this file's own: a container whose network is anything but the VPC's instance namespace is
       // stopped at once (it would run DHCP and IMDS requests on a network that is not ours).
       if (statSync(`/proc/${leader}/ns/net`).ino !== statSync(netns).ino) {
