@@ -25,7 +25,8 @@ const RTM = { NEWLINK: 16, DELLINK: 17, NEWADDR: 20, DELADDR: 21, NEWROUTE: 24, 
 /** RTNLGRP_* from <linux/rtnetlink.h>: links, and addresses, routes and rules of both families. */
 const GROUPS = { LINK: 1, IPV4_IFADDR: 5, IPV4_ROUTE: 7, IPV4_RULE: 8, IPV6_IFADDR: 9, IPV6_ROUTE: 11, IPV6_RULE: 19 } as const;
 
-function parse(type: number, buf: Buffer, start: number, end: number): KernelEvent | undefined {
+/** One notification message (its type and payload [start, end)) as an event; undefined for what is not watched. */
+export function parse(type: number, buf: Buffer, start: number, end: number): KernelEvent | undefined {
   const op: Op = type === RTM.DELLINK || type === RTM.DELADDR || type === RTM.DELROUTE || type === RTM.DELRULE ? 'del' : 'new';
   switch (type) {
     case RTM.NEWLINK:
