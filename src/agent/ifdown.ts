@@ -1,17 +1,19 @@
 /**
- * ec2ifdown: deactivate one interface and remove what the agent put on it: its source rules, the routes of its
- * table and its main-table default, and the secondary addresses the agent recorded adding. Works without IMDS.
- * The written files stay, as with ifdown: the interface is down, not detached.
+ * ec2ifdown: deactivate one interface and remove what the agent put on it, as ec2-net-utils v1 did (`ifdown IF`, then
+ * its rules and aliases): DHCP stopped and its lease released, its source rules, the routes of its table and its
+ * main-table default, the secondary addresses the agent recorded adding, and the link set down. Works without IMDS.
+ * The written files stay, as with ifdown: the interface is down, not detached. The record stays too, marked down,
+ * so that ec2netd leaves the interface alone until ec2ifup or a detach. The primary ENI's DHCP and link belong to
+ * the image: only what ec2net added to it goes.
  */
 import { MAIN_TABLE } from '../model/state.js';
 import { adminFlags } from '../render/ifcfg-flags.js';
 import { ifcfgPath } from '../render/ifcfg.js';
 import { converge } from '../reconcile/converge.js';
-import { recordPath } from '../reconcile/record.js';
-import { readText, removeFile } from '../ports/files.js';
+import { readText } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
-import { findLink, readRecord } from './ifup.js';
+import { findLink, readRecord, writeRecord } from './ifup.js';
 
 export interface IfdownResult {
   readonly ifname: string;
@@ -39,11 +41,14 @@ export async function ifdown(ctx: AgentContext, ifname: string): Promise<IfdownR
     const owned = new Set(record?.ifname === ifname ? record.addresses : []);
 
     // The primary ENI's DHCP belongs to the image. Without a record, only a dhclient of our own is stopped.
-    if (record ? !record.primary : ctx.activator.kind === 'dhclient') await ctx.activator.down(ifname);
+    const secondary = record ? !record.primary : true;
+    if (secondary && (record !== undefined || ctx.activator.kind === 'dhclient')) await ctx.activator.down(ifname);
     for (const table of tables.size > 0 ? tables : new Set([0])) {
       await converge(ctx.kernel, { ifname, table, rules: [], routes: [], addresses: [] }, { protocol, ownedAddresses: owned }, log);
     }
-    await removeFile(recordPath(ctx.paths.stateDir, link.mac));
+    if (secondary && link.up) await ctx.kernel.setLinkDown(ifname);
+    // Written last: a run killed before this point leaves a record the next ec2ifdown or ec2ifup completes.
+    if (record) await writeRecord(ctx, { ...record, ifname, converged: false, addresses: [], down: true });
     log.info({ tables: [...tables] }, 'interface deconfigured');
     return { ifname };
   } finally {

@@ -36,6 +36,8 @@ const POLL_MS = 100;
 export interface IfupResult {
   readonly ifname: string;
   readonly skipped?: string;
+  /** Left alone because ec2ifdown took it down (only with `automatic`). */
+  readonly down?: boolean;
   readonly changed: boolean;
   /** What the interface was converged to, and the metadata it was planned from. */
   readonly plan?: Plan;
@@ -71,7 +73,7 @@ export async function readRecord(ctx: AgentContext, mac: string): Promise<EniRec
   return parseRecord(await readText(recordPath(ctx.paths.stateDir, mac)));
 }
 
-async function writeRecord(ctx: AgentContext, record: EniRecord): Promise<void> {
+export async function writeRecord(ctx: AgentContext, record: EniRecord): Promise<void> {
   await writeAtomic({ path: recordPath(ctx.paths.stateDir, record.mac), content: renderRecord(record), mode: 0o600 });
 }
 
@@ -206,12 +208,24 @@ async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os
   });
 }
 
-export async function ifup(ctx: AgentContext, ifname: string): Promise<IfupResult> {
+export interface IfupOptions {
+  /**
+   * Run by ec2netd or ec2ifscan rather than by an admin: an interface ec2ifdown took down stays down. Checked under
+   * the lock, so an ec2ifdown that is running when this run starts wins.
+   */
+  readonly automatic?: boolean;
+}
+
+export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions = {}): Promise<IfupResult> {
   const link = await linkWithMac(ctx, ifname);
   const lock = await acquireLock(lockPath(ctx.paths, ifname), ctx.clock.sleep, ctx.clock.now);
   try {
     const log = ctx.log.child({ iface: ifname, mac: link.mac });
     const previous = await readRecord(ctx, link.mac);
+    if (opts.automatic && previous?.down && previous.ifname === ifname) {
+      log.debug({ reason: 'ec2ifdown took it down' }, 'leaving interface alone');
+      return { ifname, skipped: 'taken down by ec2ifdown (ec2ifup brings it back)', down: true, changed: false };
+    }
     const snap = await ctx.kernel.snapshot();
     if (ctx.config.backend === 'auto' && (await managedByNetworkManager(ctx.paths, link))) {
       const skipped = 'NetworkManager manages this interface; ec2net has no NetworkManager backend (BACKEND in ec2net.conf overrides)';

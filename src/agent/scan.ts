@@ -27,6 +27,8 @@ export interface ScanOptions {
 export interface ScanResult {
   readonly configured: IfupResult[];
   readonly alreadyConfigured: string[];
+  /** Taken down by ec2ifdown: left down (ec2ifup brings them back). */
+  readonly down: string[];
   readonly failed: { ifname: string; error: unknown }[];
 }
 
@@ -56,9 +58,11 @@ export async function scan(ctx: AgentContext, opts: ScanOptions = {}): Promise<S
   const candidates = links.filter((l) => eniMacs.has(l.mac) && parseIfname(l.name));
   const todo: string[] = [];
   const alreadyConfigured: string[] = [];
+  const down: string[] = [];
   for (const l of candidates) {
     const record = await readRecord(ctx, l.mac);
-    if (record?.ifname === l.name && record.converged && l.up) alreadyConfigured.push(l.name);
+    if (record?.ifname === l.name && record.down) down.push(l.name);
+    else if (record?.ifname === l.name && record.converged && l.up) alreadyConfigured.push(l.name);
     else todo.push(l.name);
   }
   const configured: IfupResult[] = [];
@@ -67,7 +71,9 @@ export async function scan(ctx: AgentContext, opts: ScanOptions = {}): Promise<S
   const worker = async () => {
     for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
       try {
-        configured.push(await ifup(ctx, name));
+        const result = await ifup(ctx, name, { automatic: true });
+        if (result.down) down.push(name);
+        else configured.push(result);
       } catch (error) {
         ctx.log.error({ iface: name, err: error }, 'configuring interface failed');
         failed.push({ ifname: name, error });
@@ -75,5 +81,5 @@ export async function scan(ctx: AgentContext, opts: ScanOptions = {}): Promise<S
     }
   };
   await Promise.all(Array.from({ length: Math.min(SCAN_CONCURRENCY, queue.length) }, worker));
-  return { configured, alreadyConfigured, failed };
+  return { configured, alreadyConfigured, down, failed };
 }

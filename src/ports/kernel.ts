@@ -37,6 +37,8 @@ export interface KernelPort {
   delAddress(address: Address): Promise<void>;
   /** ≈ `ip link set dev NAME up` */
   setLinkUp(name: string): Promise<void>;
+  /** ≈ `ip link set dev NAME down` */
+  setLinkDown(name: string): Promise<void>;
   /**
    * ≈ `sysctl -w net.ipv6.conf.NAME.ra_defrtr_metric=METRIC`: the metric of the default route the kernel learns
    * from router advertisements on the interface. Returns whether it changed.

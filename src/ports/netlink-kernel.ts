@@ -511,4 +511,9 @@ export class NetlinkKernel implements KernelPort {
     const index = await this.indexOf(name);
     await this.change('link set up', { iface: name }, [], RTM.SETLINK, 0, ifinfomsg(index, IFF_UP, IFF_UP));
   }
+
+  async setLinkDown(name: string): Promise<void> {
+    const index = await this.indexOf(name);
+    await this.change('link set down', { iface: name }, [], RTM.SETLINK, 0, ifinfomsg(index, 0, IFF_UP));
+  }
 }

@@ -21,6 +21,11 @@ export interface EniRecord {
   readonly addresses: readonly string[];
   /** The OS config files written for this ENI, removed again when it is detached. */
   readonly files?: readonly string[];
+  /**
+   * Taken down by ec2ifdown: the daemon leaves the interface alone (no repair, refresh or hotplug configure) until
+   * ec2ifup configures it again or the ENI is detached.
+   */
+  readonly down?: boolean;
 }
 
 export function recordPath(stateDir: string, mac: string): string {
@@ -46,7 +51,10 @@ export function parseRecord(text: string | undefined): EniRecord | undefined {
     const files = Array.isArray(v.files) ? v.files : [];
     if (!files.every((f): f is string => typeof f === 'string' && f.startsWith('/') && !f.includes('/../'))) return undefined;
     const [table, deviceNumber, networkCard] = numbers as [number, number, number];
-    return { mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, converged: v.converged === true, addresses, files };
+    return {
+      mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, converged: v.converged === true, addresses, files,
+      ...(v.down === true ? { down: true } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -74,6 +74,11 @@ export class FakeKernel implements KernelPort {
     this.mutate('delAddress');
     this.addresses_ = this.addresses_.filter((x) => addressKey(x) !== addressKey(a));
   }
+  async setLinkDown(name: string) {
+    this.mutate('setLinkDown');
+    this.hasLink(name);
+    this.links_ = this.links_.map((l) => (l.name === name ? { ...l, up: false } : l));
+  }
   async setLinkUp(name: string) {
     this.mutate('setLinkUp');
     this.hasLink(name);

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { Vpc } from '../vpc/vpc.js';
 import { ENI0, ENI1, ENI2, SUBNETS, addressesOf, agent, succeeded, addressLines, kernelSnapshot, newRoot, prefixAddresses, reach, routeLines, ruleLines } from '../support/agent.js';
 
@@ -166,11 +166,19 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
     await foreignSurvives();
   });
 
-  test('ec2ifscan configures the ENI that is not configured', async () => {
+  test('ec2ifscan leaves the ENI ec2ifdown took down, and configures the ENI that is not configured', async () => {
+    const summaryOf = (stderr: string) => JSON.parse(stderr.trim().split('\n').filter((l) => l.includes('scan finished')).at(-1) ?? '{}') as Record<string, string[]>;
+    const left = summaryOf((await ok('ec2ifscan')).stderr);
+    assert.deepEqual(left.down, ['eth1']);
+    assert.ok(!left.configured?.includes('eth1'), JSON.stringify(left));
+    assert.deepEqual((await ruleLines(vpc)).filter((l) => l.includes('lookup 10001')), []);
+    // As after a reboot (/run is empty): eth1 is an ENI nobody configured.
+    rmSync(`${root}/run/ec2net/state/${ENI1.mac.replace(/:/g, '')}.json`);
     const r = await ok('ec2ifscan');
-    const summary = JSON.parse(r.stderr.trim().split('\n').filter((l) => l.includes('scan finished')).at(-1) ?? '{}') as Record<string, string[]>;
+    const summary = summaryOf(r.stderr);
     assert.ok(summary.configured?.includes('eth1'), r.stderr);
-    assert.deepEqual(summary.alreadyConfigured, ['eth2']);
+    // eth0 too: the first scan configured the primary, which nothing had before.
+    assert.deepEqual([...(summary.alreadyConfigured ?? [])].sort(), ['eth0', 'eth2']);
     assert.deepEqual(summary.failed, []);
     assert.deepEqual((await reach(vpc, [...addressesOf(ENI0), ...addressesOf(ENI1), ...addressesOf(ENI2)])).failed, []);
     await foreignSurvives();

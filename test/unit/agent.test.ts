@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { DHCP_WAIT_MS, MAC_WAIT_MS, ifup } from '../../src/agent/ifup.js';
+import { DHCP_WAIT_MS, MAC_WAIT_MS, ifup, readRecord } from '../../src/agent/ifup.js';
 import { acquireLock, lockPath } from '../../src/ports/lock.js';
 import { ifdown } from '../../src/agent/ifdown.js';
 import { BOOT_IMDS_WAIT_MS, scan } from '../../src/agent/scan.js';
@@ -425,6 +425,40 @@ describe('ec2ifdown', () => {
     assert.equal(kernel.rules_.filter((r) => r.table === 10002).length, 3);
     assert.ok(kernel.rules_.some((r) => r.protocol === 4 && r.priority === 512));
     assert.ok(kernel.routes_.some((r) => r.dst === '192.168.7.0/24'));
+  });
+
+  test('as v1 did: the link goes down too, and the record says down, so automatic runs leave it until ec2ifup', async () => {
+    const { kernel, ctx, dhcp } = world();
+    await ifup(ctx, 'eth1');
+    await ifdown(ctx, 'eth1');
+    assert.equal(kernel.links_.find((l) => l.name === 'eth1')?.up, false);
+    const record = await readRecord(ctx, ETH1.mac);
+    assert.equal(record?.down, true);
+    assert.deepEqual(record?.addresses, []);
+    // The daemon's and ec2ifscan's runs.
+    const automatic = await ifup(ctx, 'eth1', { automatic: true });
+    assert.equal(automatic.down, true);
+    const scanned = await scan(ctx);
+    assert.ok(scanned.down.includes('eth1'));
+    assert.ok(!scanned.configured.some((r) => r.ifname === 'eth1'));
+    assert.equal(kernel.rules_.filter((r) => r.table === 10001).length, 0);
+    assert.equal(dhcp.running.has('eth1'), false);
+    // An admin's ec2ifup brings it back and clears the mark.
+    await ifup(ctx, 'eth1');
+    assert.equal(kernel.links_.find((l) => l.name === 'eth1')?.up, true);
+    assert.equal(kernel.rules_.filter((r) => r.table === 10001).length, 3);
+    assert.equal((await readRecord(ctx, ETH1.mac))?.down, undefined);
+  });
+
+  test('the primary ENI keeps its link and DHCP: only what ec2net added goes', async () => {
+    const { kernel, ctx, dhcp } = world();
+    await ifup(ctx, 'eth0');
+    assert.ok(kernel.addresses_.some((a) => a.address === '10.0.1.11/32'));
+    await ifdown(ctx, 'eth0');
+    assert.equal(kernel.links_.find((l) => l.name === 'eth0')?.up, true);
+    assert.ok(kernel.addresses_.some((a) => a.address === '10.0.1.10/24'));
+    assert.ok(!kernel.addresses_.some((a) => a.address === '10.0.1.11/32'));
+    assert.equal(dhcp.running.has('eth0'), false);
   });
 });
 
