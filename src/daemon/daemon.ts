@@ -11,7 +11,7 @@
 import { cleanupDetached, detach } from '../agent/detach.js';
 import type { AgentContext } from '../agent/context.js';
 import { ifup, ipv6RouterIn, planWith, readRecord } from '../agent/ifup.js';
-import { isEc2netError } from '../errors.js';
+import { Ec2netError, isEc2netError } from '../errors.js';
 import type { Plan } from '../planner/plan.js';
 import { converge, observedFor } from '../reconcile/converge.js';
 import { diff, isEmpty } from '../reconcile/diff.js';
@@ -20,6 +20,7 @@ import type { EniMetadata } from '../model/metadata.js';
 import type { ImdsClient } from '../imds/client.js';
 import { osFacts } from '../agent/backend.js';
 import { readText } from '../ports/files.js';
+import { acquireLock, lockPath } from '../ports/lock.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
 import type { Link } from '../model/state.js';
 import type { EventSource, KernelEvent } from '../ports/netlink-events.js';
@@ -54,6 +55,8 @@ export const MAX_REPAIRS_PER_WINDOW = 5;
 export const REPAIR_WINDOW_MS = 60_000;
 /** Backoff after a failed configure or round, doubling up to the refresh period. */
 const RETRY_BASE_MS = 2_000;
+/** The first re-check of a device IMDS does not list; doubling up to the refresh period, then every round. */
+const FOREIGN_RECHECK_BASE_MS = 500;
 /** The queue key of the refresh round; no MAC looks like it. */
 const ROUND = 'refresh-round';
 
@@ -61,8 +64,16 @@ export interface EniStatus {
   mac: string;
   ifname: string;
   eniId?: string;
-  /** Not an ENI of this instance (IMDS does not list the MAC): watched, never configured. */
+  /**
+   * Not an ENI of this instance, as far as IMDS's MAC listing says: watched, not configured. An ENI's MAC can be
+   * listed seconds after its device appears, so this is checked again: on a short backoff after the link appears
+   * (recheckDelay), and against every refresh round's listing after that.
+   */
   foreign?: boolean;
+  /** How many times a foreign device has been checked again since it appeared. */
+  foreignChecks?: number;
+  /** Taken down by ec2ifdown (its record says so): no repair, refresh or configure until ec2ifup or a detach. */
+  adminDown?: boolean;
   plan?: Plan;
   meta?: EniMetadata;
   /**
@@ -162,7 +173,9 @@ export class Ec2netDaemon {
     if (known && known.ifname !== name) known.ifname = name;
     if (!force && before?.mac === mac && before.name === name) return;
     if (known?.foreign && before?.mac === mac) return;
-    this.track(mac, name);
+    const s = this.track(mac, name);
+    // A device that appears (again) is checked against IMDS on the short backoff from the start.
+    if (before?.mac !== mac) s.foreignChecks = 0;
     this.queue.push(mac, 'configure');
   }
 
@@ -259,17 +272,21 @@ export class Ec2netDaemon {
    * what that snapshot showed, and the round reads IMDS and the ENIs' files only.
    */
   private async runRound(): Promise<void> {
-    const due = [...this.enis.values()].filter((s) => !s.foreign && s.plan && s.meta);
+    await this.recheckDown();
+    const due = [...this.enis.values()].filter((s) => !s.foreign && !s.adminDown && s.plan && s.meta);
+    const foreign = [...this.enis.values()].filter((s) => s.foreign);
     const cpu0 = this.opts.cpuMicros?.() ?? 0;
     const t0 = this.ctx.clock.now();
     let failed = false;
     try {
-      if (due.length === 0) return;
+      if (due.length === 0 && foreign.length === 0) return;
       const client = (this.roundClient ??= this.ctx.imds());
+      if (due.length === 0) return this.recheckForeign(foreign, await listEniMacs(client));
       // Read before the dump: a change after this point bumps it, and the next round reads the kernel again.
       const generation = this.kernelGeneration;
       const unchanged = due.every((s) => s.verified?.generation === generation && s.verified.previous === s.plan);
       const [snap, macs, primaryMac] = await Promise.all([unchanged ? undefined : this.ctx.kernel.snapshot(), listEniMacs(client), topLevelMac(client)]);
+      this.recheckForeign(foreign, macs);
       const queued = await Promise.all(due.map((s) => this.refreshOne(s, snap, generation, macs, primaryMac, client)));
       this.lastRoundFigures = {
         at: t0,
@@ -288,6 +305,26 @@ export class Ec2netDaemon {
     } finally {
       this.roundFailures = failed ? this.roundFailures + 1 : 0;
       this.scheduleRound(failed ? this.retryDelay(this.roundFailures) : this.jitteredPeriod());
+    }
+  }
+
+  /** A device IMDS lists now after all (its ENI propagated late) is configured. */
+  private recheckForeign(foreign: readonly EniStatus[], macs: readonly string[]): void {
+    for (const s of foreign) {
+      if (!macs.includes(s.mac)) continue;
+      s.foreign = false;
+      this.queue.push(s.mac, 'configure');
+    }
+  }
+
+  /** An ENI ec2ifdown took down is taken up again by ec2ifup, which rewrites its record: configure it from then on. */
+  private async recheckDown(): Promise<void> {
+    for (const s of this.enis.values()) {
+      if (!s.adminDown) continue;
+      const record = await readRecord(this.ctx, s.mac);
+      if (record?.down) continue;
+      s.adminDown = false;
+      this.queue.push(s.mac, 'configure');
     }
   }
 
@@ -311,7 +348,14 @@ export class Ec2netDaemon {
       this.queue.push(s.mac, 'configure');
       return true;
     };
-    if (!macs.includes(s.mac) || link.name !== s.ifname) return configure();
+    if (!macs.includes(s.mac)) {
+      // The device is there, so the ENI is attached: a listing without it (or without every ENI at once) is IMDS
+      // propagating or blipping. Nothing is undone for it, and the next round asks again.
+      s.lastError = { at: this.ctx.clock.now(), kind: 'Transient', message: 'IMDS does not list this ENI now' };
+      this.ctx.log.warn({ iface: s.ifname, mac: s.mac, kind: 'Transient' }, 'IMDS does not list this ENI now: left as it is');
+      return false;
+    }
+    if (link.name !== s.ifname) return configure();
     try {
       const [meta, os] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), osFacts(this.ctx, link)]);
       const ipv6Router = snap ? ipv6RouterIn(this.ctx, meta, link.name, snap) : s.verified?.ipv6Router;
@@ -383,7 +427,10 @@ export class Ec2netDaemon {
     if (!link) return; // gone before its turn: the DELLINK event queues the detach
     s.ifname = link.name;
     try {
-      const result = await ifup(this.ctx, link.name);
+      const result = await ifup(this.ctx, link.name, { automatic: true });
+      s.foreign = false;
+      s.adminDown = result.down === true;
+      if (result.down) return;
       if (result.plan) {
         s.plan = result.plan;
         s.meta = result.meta;
@@ -396,9 +443,19 @@ export class Ec2netDaemon {
       this.refreshTimers.delete(s.mac);
     } catch (e) {
       if (isEc2netError(e, 'NotFound') && e.fields.mac === s.mac) {
-        // IMDS does not list the MAC: a docker bridge, a veth, a tunnel. Watched no further until it changes.
+        if (s.plan) {
+          // Configured before, and its device is still there: the listing is propagating or blipping.
+          throw new Ec2netError('Transient', 'IMDS does not list this ENI now', { iface: link.name, mac: s.mac }, { cause: e });
+        }
+        // IMDS does not list the MAC: a docker bridge, a veth, a tunnel, or an ENI IMDS does not list yet.
         s.foreign = true;
-        this.ctx.log.debug({ iface: link.name, mac: s.mac }, 'not an ENI of this instance');
+        const checks = s.foreignChecks ?? 0;
+        const delay = FOREIGN_RECHECK_BASE_MS * 2 ** checks;
+        this.ctx.log.debug({ iface: link.name, mac: s.mac, recheckMs: delay < this.opts.refreshMs ? delay : undefined }, 'not an ENI of this instance (yet)');
+        if (delay < this.opts.refreshMs) {
+          s.foreignChecks = checks + 1;
+          this.scheduleRefresh(s.mac, delay);
+        }
         return;
       }
       throw e;
@@ -427,11 +484,22 @@ export class Ec2netDaemon {
       return;
     }
     s.repairs.push(now);
-    const record = await readRecord(this.ctx, s.mac);
-    const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(record?.addresses ?? []) };
-    const { applied } = await converge(this.ctx.kernel, s.plan, own, this.ctx.log.child({ iface: s.ifname, mac: s.mac, job: 'repair' }));
-    if (applied.addRules.length + applied.addRoutes.length + applied.addAddresses.length > 0) {
-      this.ctx.log.info({ iface: s.ifname, mac: s.mac }, 'drift repaired');
+    // Under the interface's lock, as every run that changes it: an ec2ifdown deleting this ENI's state raises the
+    // very notifications that queued this repair, and must have finished (and marked the record down) first.
+    const lock = await acquireLock(lockPath(this.ctx.paths, s.ifname), this.ctx.clock.sleep, this.ctx.clock.now);
+    try {
+      const record = await readRecord(this.ctx, s.mac);
+      if (!record || record.down) {
+        s.adminDown = record?.down === true;
+        return;
+      }
+      const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(record.addresses) };
+      const { applied } = await converge(this.ctx.kernel, s.plan, own, this.ctx.log.child({ iface: s.ifname, mac: s.mac, job: 'repair' }));
+      if (applied.addRules.length + applied.addRoutes.length + applied.addAddresses.length > 0) {
+        this.ctx.log.info({ iface: s.ifname, mac: s.mac }, 'drift repaired');
+      }
+    } finally {
+      await lock.release();
     }
   }
 

@@ -118,6 +118,35 @@ describe('ec2netd in the simulated VPC', () => {
     assert.ok(!(await ruleLines(vpc)).includes(FOREIGN_RULE), 'a deleted foreign rule is not put back');
   });
 
+  test('(c2) ec2ifdown with the daemon running stays down over refresh periods; ec2ifup brings it back', async () => {
+    const down = await agent(vpc, root, 'ec2ifdown', ['eth1']);
+    assert.equal(down.code, 0, down.stderr);
+    const isDown = async () => {
+      assert.deepEqual(await ours(10001), []);
+      assert.deepEqual(await tableRoutes(10001), []);
+      assert.deepEqual(await addressLines(vpc, 'eth1'), []);
+      const link = JSON.parse((await vpc.exec('instance', ['ip', '-j', 'link', 'show', 'dev', 'eth1'])).stdout) as { flags: string[] }[];
+      assert.ok(!link[0]?.flags.includes('UP'), `eth1 flags ${link[0]?.flags.join(',')}`);
+      assert.deepEqual((await dhclients()).filter((l) => l.endsWith(' eth1')), []);
+    };
+    await isDown();
+    // The daemon saw every deletion, and three refresh periods pass: nothing is put back.
+    await new Promise((r) => setTimeout(r, 3 * REFRESH_SECONDS * 1000));
+    await isDown();
+    const status = JSON.parse((await agent(vpc, root, 'ec2net', ['status', '--json'])).stdout) as { interfaces: { ifname: string; down: boolean }[] };
+    assert.equal(status.interfaces.find((i) => i.ifname === 'eth1')?.down, true);
+    assert.equal((await reach(vpc, addressesOf(ENI1))).ok.length, 0);
+
+    const up = await agent(vpc, root, 'ec2ifup', ['eth1']);
+    assert.equal(up.code, 0, up.stderr);
+    await allReachable([ENI1]);
+    // Followed again: an address IMDS adds now is applied by a refresh round.
+    await vpc.assignIpv4(ENI1.id, '10.0.2.14');
+    await eventually(async () => assert.deepEqual((await reach(vpc, ['10.0.2.14'])).failed, []), 4 * REFRESH_SECONDS * 1000);
+    await vpc.unassignIpv4(ENI1.id, '10.0.2.14');
+    await eventually(async () => assert.ok(!(await addressLines(vpc, 'eth1')).includes('10.0.2.14/32')), 4 * REFRESH_SECONDS * 1000);
+  });
+
   test('(g) ec2net status --json reports what the kernel holds', async () => {
     const r = await agent(vpc, root, 'ec2net', ['status', '--json']);
     assert.equal(r.code, 0, r.stderr);

@@ -7,6 +7,8 @@ import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Ec2netDaemon, MAX_REPAIRS_PER_WINDOW } from '../../src/daemon/daemon.js';
+import { ifdown } from '../../src/agent/ifdown.js';
+import { ifup } from '../../src/agent/ifup.js';
 import { EC2NET_PROTOCOL } from '../../src/config.js';
 import type { KernelEvent } from '../../src/ports/netlink-events.js';
 import { FakeKernel } from '../fakes/kernel.js';
@@ -57,7 +59,7 @@ async function world() {
   const until = async (ms = 50) => {
     for (let i = 0; i < 200 && (daemon.pending().length > 0 || i < 2); i++) await scheduler.advance(ms);
   };
-  return { kernel, imds, ctx, root: f.root, daemon, scheduler, logs, emit: (e: KernelEvent) => emit(e), until };
+  return { kernel, imds, ctx, root: f.root, dhcp: f.dhcp, daemon, scheduler, logs, emit: (e: KernelEvent) => emit(e), until };
 }
 
 const ours = (k: FakeKernel, table: number) => k.rules_.filter((r) => r.protocol === EC2NET_PROTOCOL && r.table === table);
@@ -199,5 +201,101 @@ test('a round reads the kernel only after a notification since its ENIs were ver
   assert.equal(changed?.snapshot, false);
   assert.equal(changed?.queued, 1);
   assert.equal(ours(w.kernel, 10001).length, 3);
+  await w.daemon.stop();
+});
+
+test('ec2ifdown while the daemon runs stays down: no repair of what it deleted, no refresh, until ec2ifup', async () => {
+  const w = await world();
+  const eth1 = () => w.daemon.status().find((x) => x.ifname === 'eth1');
+  await ifdown(w.ctx, 'eth1');
+  assert.equal(ours(w.kernel, 10001).length, 0);
+  assert.equal(w.kernel.links_.find((l) => l.name === 'eth1')?.up, false);
+  // The kernel announces what ec2ifdown deleted; the daemon would have put it back from its last plan.
+  for (const src of ['10.0.2.10/32', '10.0.2.11/32']) w.emit({ kind: 'rule', op: 'del', table: 10001, protocol: EC2NET_PROTOCOL, src });
+  w.emit({ kind: 'address', op: 'del', index: 3, address: '10.0.2.11/32' });
+  await w.until();
+  assert.equal(ours(w.kernel, 10001).length, 0, 'repair undid ec2ifdown');
+  assert.equal(eth1()?.adminDown, true);
+  // A new secondary IP in IMDS and two refresh periods: still down.
+  w.imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10\n10.0.2.11\n10.0.2.12');
+  await w.scheduler.advance(75_000);
+  await w.until();
+  await w.scheduler.advance(75_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10001).length, 0, 'a refresh undid ec2ifdown');
+  assert.equal(w.kernel.links_.find((l) => l.name === 'eth1')?.up, false);
+  // ec2ifup brings it back, and the daemon follows it again from the next round.
+  await ifup(w.ctx, 'eth1');
+  assert.equal(ours(w.kernel, 10001).length, 3);
+  w.imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10\n10.0.2.11');
+  await w.scheduler.advance(75_000);
+  await w.until();
+  assert.equal(eth1()?.adminDown, false);
+  assert.equal(ours(w.kernel, 10001).length, 2, 'the round after ec2ifup did not apply IMDS');
+  await w.daemon.stop();
+});
+
+const ETH2: FakeEni = { mac: '02:00:00:00:00:03', id: 'eni-00000000000000003', deviceNumber: 2, subnet: '10.0.1.0/24', ipv4s: ['10.0.1.20', '10.0.1.21'] };
+
+test('an ENI that IMDS lists only seconds after its device appears is configured on the short re-check, with no further event', async () => {
+  const w = await world();
+  w.kernel.links_.push({ index: 4, name: 'eth2', mac: ETH2.mac, up: false, altnames: [] });
+  w.dhcp.leases.set('eth2', '10.0.1.20/24');
+  const appeared = w.scheduler.now;
+  w.emit({ kind: 'link', op: 'new', index: 4, name: 'eth2', mac: ETH2.mac });
+  await w.until();
+  assert.equal(ours(w.kernel, 10002).length, 0);
+  // Listed 3 s after the device appeared (re-checks at 0.5, 1.5 and 3.5 s).
+  await w.scheduler.advance(3_000);
+  await w.until();
+  w.imds.attach(ETH2);
+  const listed = w.scheduler.now;
+  for (let i = 0; i < 100 && ours(w.kernel, 10002).length === 0; i++) await w.scheduler.advance(100);
+  await w.until();
+  assert.equal(ours(w.kernel, 10002).length, 2);
+  // On the short re-checks, well before the first refresh round (48-72 s): the jobs' file and lock I/O takes real
+  // turns of the loop while this test drives virtual time, so only the bound is asserted here.
+  assert.ok(w.scheduler.now - listed < 30_000, `configured ${w.scheduler.now - listed} ms after IMDS listed it (${w.scheduler.now - appeared} ms after the device appeared)`);
+  assert.ok(w.daemon.status().some((s) => s.ifname === 'eth2'));
+  await w.daemon.stop();
+});
+
+test('a device listed only after its short re-checks ran out is configured by the next round', async () => {
+  const w = await world();
+  w.kernel.links_.push({ index: 4, name: 'eth2', mac: ETH2.mac, up: false, altnames: [] });
+  w.dhcp.leases.set('eth2', '10.0.1.20/24');
+  w.emit({ kind: 'link', op: 'new', index: 4, name: 'eth2', mac: ETH2.mac });
+  await w.until();
+  // In steps, so that each re-check's job ends before the next is due: 0.5, 1, 2 ... 32 s apart, then no more.
+  const checks = () => w.logs.filter((l) => l.mac === ETH2.mac && l.msg === 'not an ENI of this instance (yet)').length;
+  for (let i = 0; i < 400 && checks() < 8; i++) {
+    await w.scheduler.advance(500);
+    await w.until();
+  }
+  assert.equal(checks(), 8, 'the short re-checks: 0.5, 1, 2, 4, 8, 16, 32 s, and the last one that schedules none');
+  w.imds.attach(ETH2);
+  await w.scheduler.advance(20_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10002).length, 0, 'configured with no re-check due');
+  await w.scheduler.advance(75_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10002).length, 2);
+  await w.daemon.stop();
+});
+
+test('a blip of an empty MAC listing changes nothing and abandons nothing: the next real change is applied', async () => {
+  const w = await world();
+  const eth1 = () => w.daemon.status().find((x) => x.ifname === 'eth1');
+  w.imds.set('network/interfaces/macs/', '');
+  await w.scheduler.advance(75_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10001).length, 2);
+  assert.equal(eth1()?.lastError?.kind, 'Transient');
+  w.imds.set('network/interfaces/macs/', undefined);
+  w.imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10');
+  await w.scheduler.advance(75_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10001).length, 1, 'the secondary IP removed from IMDS after the blip stayed');
+  assert.equal(eth1()?.lastError, undefined);
   await w.daemon.stop();
 });
