@@ -6,6 +6,7 @@
  */
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { eachMessage, parseAddressEvent, parseLink, parseRouteEvent, parseRule } from './rtnl-parse.js';
+import { RTM } from './netlink-constants.js';
 
 export type Op = 'new' | 'del';
 
@@ -21,7 +22,6 @@ export interface EventSource {
 }
 
 const NETLINK_ROUTE = 0;
-const RTM = { NEWLINK: 16, DELLINK: 17, NEWADDR: 20, DELADDR: 21, NEWROUTE: 24, DELROUTE: 25, NEWRULE: 32, DELRULE: 33 } as const;
 /** RTNLGRP_* from <linux/rtnetlink.h>: links, and addresses, routes and rules of both families. */
 const GROUPS = { LINK: 1, IPV4_IFADDR: 5, IPV4_ROUTE: 7, IPV4_RULE: 8, IPV6_IFADDR: 9, IPV6_ROUTE: 11, IPV6_RULE: 19 } as const;
 

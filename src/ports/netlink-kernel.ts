@@ -20,6 +20,7 @@ import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/st
 import { parseHostname, parseIfname } from '../model/validate.js';
 import type { KernelPort, KernelSnapshot } from './kernel.js';
 import { NLMSG_HDRLEN, eachMessage, parseAddress, parseErrno, parseLink, parseRoute, parseRule } from './rtnl-parse.js';
+import { NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, RTM } from './netlink-constants.js';
 
 const NETLINK_ROUTE = 0;
 const AF_INET = 2;
@@ -36,28 +37,6 @@ const RT_TABLE_UNSPEC = 0;
 /** The UTS namespace's hostname, as sethostname(2) sets it. */
 const HOSTNAME_PATH = '/proc/sys/kernel/hostname';
 
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_DUMP = 0x300;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-const RTM = {
-  NEWLINK: 16,
-  GETLINK: 18,
-  SETLINK: 19,
-  NEWADDR: 20,
-  DELADDR: 21,
-  GETADDR: 22,
-  NEWROUTE: 24,
-  DELROUTE: 25,
-  GETROUTE: 26,
-  NEWRULE: 32,
-  DELRULE: 33,
-  GETRULE: 34,
-  NEWLINKPROP: 108,
-} as const;
 const SCOPE: Record<RouteScope, number> = { universe: 0, link: 253 };
 const RTN_UNICAST = 1;
 const FR_ACT_TO_TBL = 1;
