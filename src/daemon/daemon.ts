@@ -67,7 +67,7 @@ export interface EniStatus {
   /**
    * Not an ENI of this instance, as far as IMDS's MAC listing says: watched, not configured. An ENI's MAC can be
    * listed seconds after its device appears, so this is checked again: on a short backoff after the link appears
-   * (recheckDelay), and against every refresh round's listing after that.
+   * (FOREIGN_RECHECK_BASE_MS, doubling up to the refresh period), then against every refresh round's listing.
    */
   foreign?: boolean;
   /** How many times a foreign device has been checked again since it appeared. */
