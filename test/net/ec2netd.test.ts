@@ -147,6 +147,34 @@ describe('ec2netd in the simulated VPC', () => {
     await eventually(async () => assert.ok(!(await addressLines(vpc, 'eth1')).includes('10.0.2.14/32')), 4 * REFRESH_SECONDS * 1000);
   });
 
+  test('(c3) an ENI IMDS lists 3 s after its device appears is reachable within seconds of being listed; a blip of an empty listing changes nothing', async () => {
+    const late = extraEni(7);
+    // EC2 can list an ENI's MAC seconds after its device appears (propagation): hidden from the listing until then.
+    await vpc.imds.setOverride(`network/interfaces/macs/${late.mac}`, null);
+    await vpc.attach(late);
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.deepEqual(await ours(10007), [], 'configured while IMDS did not list it');
+    await vpc.imds.clearOverrides();
+    const listed = Date.now();
+    await eventually(() => allReachable([late]), 15_000, 100);
+    const took = Date.now() - listed;
+    process.stdout.write(`# late listing: reachable ${took} ms after IMDS listed the ENI (device appeared 3 s before)\n`);
+    assert.ok(took < 10_000, `${took} ms after it was listed`);
+
+    // A 3 s blip: the MAC listing answers 200 and empty. Nothing is undone, nothing is abandoned.
+    const before = { rules: await ruleLines(vpc), eth1: await addressLines(vpc, 'eth1') };
+    await vpc.imds.setOverride('network/interfaces/macs', '');
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.deepEqual(await ruleLines(vpc), before.rules);
+    assert.deepEqual(await addressLines(vpc, 'eth1'), before.eth1);
+    await vpc.imds.clearOverrides();
+    // The next real change is applied: a secondary IP removed from IMDS goes from the interface.
+    await vpc.unassignIpv4(late.id, late.ipv4s[1] as string);
+    await eventually(async () => assert.ok(!(await addressLines(vpc, late.ifname)).includes(`${late.ipv4s[1]}/32`)), 4 * REFRESH_SECONDS * 1000);
+    await vpc.detach(late.id);
+    await eventually(async () => assert.deepEqual(await ours(10007), []), 15_000);
+  });
+
   test('(g) ec2net status --json reports what the kernel holds', async () => {
     const r = await agent(vpc, root, 'ec2net', ['status', '--json']);
     assert.equal(r.code, 0, r.stderr);
