@@ -32,7 +32,7 @@ export function parse(type: number, buf: Buffer, start: number, end: number): Ke
     case RTM.NEWLINK:
     case RTM.DELLINK: {
       const l = parseLink(buf, start, end);
-      return { kind: 'link', op, index: l.index, name: l.name, mac: l.mac };
+      return l ? { kind: 'link', op, index: l.index, name: l.name, mac: l.mac } : undefined;
     }
     case RTM.NEWADDR:
     case RTM.DELADDR: {

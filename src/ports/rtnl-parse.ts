@@ -55,6 +55,19 @@ function u32(buf: Buffer, off: number): number {
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16));
 const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
+/** Fixed headers before the attributes: struct fib_rule_hdr and rtmsg, ifaddrmsg, ifinfomsg. */
+const RULE_ROUTE_HDRLEN = 12;
+const IFADDRMSG_LEN = 8;
+const IFINFOMSG_LEN = 16;
+
+/**
+ * Whether the payload [start, end) holds a fixed header of `size` bytes: a shorter one is a malformed message, whose
+ * "header" would be read from the next message's bytes. Such a message is skipped, as one of another family is.
+ */
+function holds(start: number, end: number, size: number): boolean {
+  return end - start >= size;
+}
+
 /** Calls fn(type, flags, seq, start, end) for each message of a datagram, [start, end) being its payload. */
 export function eachMessage(buf: Buffer, fn: (type: number, flags: number, seq: number, start: number, end: number) => void): void {
   for (let off = 0; off + NLMSG_HDRLEN <= buf.length; ) {
@@ -138,7 +151,7 @@ function nextAttr(off: number, len: number): number {
 /** struct fib_rule_hdr (12 bytes) + FRA_* attributes; undefined for families other than IPv4 and IPv6. */
 export function parseRule(buf: Buffer, start = 0, end = buf.length): Rule | undefined {
   const family = familyAt(buf, start);
-  if (family === undefined) return undefined;
+  if (family === undefined || !holds(start, end, RULE_ROUTE_HDRLEN)) return undefined;
   const srcLen = buf[start + 2] ?? 0;
   let table = buf[start + 4] ?? 0;
   let srcAt = -1;
@@ -161,7 +174,7 @@ export function parseRule(buf: Buffer, start = 0, end = buf.length): Rule | unde
 
 /** A route notification's fields: table, protocol and output interface, of any route type and table. */
 export function parseRouteEvent(buf: Buffer, start = 0, end = buf.length): { table: number; protocol: number; oif: number | undefined } | undefined {
-  if (familyAt(buf, start) === undefined) return undefined;
+  if (familyAt(buf, start) === undefined || !holds(start, end, RULE_ROUTE_HDRLEN)) return undefined;
   let table = buf[start + 4] ?? 0;
   let oif: number | undefined;
   for (let off = start + 12, len = attrLen(buf, off, end); len > 0; off = nextAttr(off, len), len = attrLen(buf, off, end)) {
@@ -175,7 +188,7 @@ export function parseRouteEvent(buf: Buffer, start = 0, end = buf.length): { tab
 /** struct rtmsg (12 bytes) + RTA_* attributes; undefined for non-unicast routes and the local table. */
 export function parseRoute(buf: Buffer, names: ReadonlyMap<number, string>, start = 0, end = buf.length): Route | undefined {
   const family = familyAt(buf, start);
-  if (family === undefined) return undefined;
+  if (family === undefined || !holds(start, end, RULE_ROUTE_HDRLEN)) return undefined;
   if (buf[start + 7] !== RTN_UNICAST) return undefined;
   const dstLen = buf[start + 1] ?? 0;
   let table = buf[start + 4] ?? 0;
@@ -213,7 +226,7 @@ export function parseRoute(buf: Buffer, names: ReadonlyMap<number, string>, star
 /** struct ifaddrmsg (8 bytes) + IFA_* attributes: the interface index and ADDRESS/PREFIXLEN (IFA_LOCAL first). */
 export function parseAddressEvent(buf: Buffer, start = 0, end = buf.length): { family: Family; index: number; address: string } | undefined {
   const family = familyAt(buf, start);
-  if (family === undefined) return undefined;
+  if (family === undefined || !holds(start, end, IFADDRMSG_LEN)) return undefined;
   let ip: string | undefined;
   let addressAt = -1;
   let addressEnd = -1;
@@ -231,14 +244,15 @@ export function parseAddressEvent(buf: Buffer, start = 0, end = buf.length): { f
 
 /** An address with the name of its interface; undefined for interfaces not in `names`. */
 export function parseAddress(buf: Buffer, names: ReadonlyMap<number, string>, start = 0, end = buf.length): Address | undefined {
-  if (!names.has(u32(buf, start + 4))) return undefined;
+  if (!holds(start, end, IFADDRMSG_LEN) || !names.has(u32(buf, start + 4))) return undefined;
   const a = parseAddressEvent(buf, start, end);
   const dev = a && names.get(a.index);
   return a && dev ? { family: a.family, dev, address: a.address } : undefined;
 }
 
 /** struct ifinfomsg (16 bytes) + IFLA_* attributes. */
-export function parseLink(buf: Buffer, start = 0, end = buf.length): Link {
+export function parseLink(buf: Buffer, start = 0, end = buf.length): Link | undefined {
+  if (!holds(start, end, IFINFOMSG_LEN)) return undefined;
   const index = buf.readInt32LE(start + 4);
   const up = (u32(buf, start + 8) & IFF_UP) !== 0;
   let name = '';

@@ -327,6 +327,21 @@ describe('parser edge cases', () => {
     assert.deepEqual(parseRule(buf, 0, msg.length), rule);
   });
 
+  test('a payload shorter than its fixed header is skipped, not completed from the bytes after it', () => {
+    // <linux/fib_rules.h> fib_rule_hdr and <linux/rtnetlink.h> rtmsg: 12 bytes; ifaddrmsg 8; ifinfomsg 16.
+    const parsers: [string, (b: Buffer, s: number, e: number) => unknown, number][] = [
+      ['rule', (b, s, e) => parseRule(b, s, e), 12],
+      ['route', (b, s, e) => parseRoute(b, NAMES, s, e), 12],
+      ['addr', (b, s, e) => parseAddress(b, NAMES, s, e), 8],
+      ['link', (b, s, e) => parseLink(b, s, e), 16],
+    ];
+    for (const [name, parse, size] of parsers) {
+      const m = captured(name).find((x) => parse(x.buf, x.start, x.end) !== undefined);
+      assert.ok(m, name);
+      for (let cut = 1; cut < size; cut++) assert.equal(parse(m.buf, m.start, m.start + cut), undefined, `${name} cut to ${cut} bytes`);
+    }
+  });
+
   test('every truncation of a captured route parses as the bytes before the cut alone do: nothing past `end` is read', () => {
     const m = captured('route').find((x) => x.type === RTM.NEWROUTE && parseRoute(x.buf, NAMES, x.start, x.end)?.gateway === 'fe80::1');
     assert.ok(m);
