@@ -59,12 +59,17 @@ export function childProcessCount(): number {
  * Runs a child to its end, within CHILD_TIMEOUT_MS; returns its exit status, one of `expected`, and fails for any
  * other (with the child's output).
  */
-async function run(argv: readonly string[], fields: Record<string, unknown>, expected: readonly number[] = [0]): Promise<number> {
+async function exitStatus(argv: readonly string[], fields: Record<string, unknown>, expected: readonly number[]): Promise<number> {
   const { execa } = await import('execa');
   childrenStarted++;
   const r = await execa(argv[0] as string, argv.slice(1), { timeout: CHILD_TIMEOUT_MS, stdin: 'ignore', all: true, reject: false });
   if (r.exitCode !== undefined && !r.timedOut && expected.includes(r.exitCode)) return r.exitCode;
   throw asEc2netError(r, 'PluginFailure', `${argv[0]} failed`, fields);
+}
+
+/** Runs a child that must exit 0. */
+async function run(argv: readonly string[], fields: Record<string, unknown>): Promise<void> {
+  await exitStatus(argv, fields, [0]);
 }
 
 function dhclientFiles(paths: Paths, ifname: string) {
@@ -121,7 +126,7 @@ function dhclientActivator(paths: Paths, script: string, viaSystemd: boolean): A
       // restart, not start: a unit left active by a client that has since gone is started over. A unit that is not
       // installed (a checkout's run on a systemd host) leaves the client to be run directly.
       const unit = `${DHCLIENT_UNIT}${ifname}.service`;
-      if (viaSystemd && (await run(['systemctl', 'restart', unit], { iface: ifname }, [0, SYSTEMCTL_NO_SUCH_UNIT])) === 0) return;
+      if (viaSystemd && (await exitStatus(['systemctl', 'restart', unit], { iface: ifname }, [0, SYSTEMCTL_NO_SUCH_UNIT])) === 0) return;
       await run(['dhclient', ...args(ifname), '-nw', ifname], { iface: ifname });
     },
     async isRunning(ifname) {
@@ -143,10 +148,10 @@ function dhclientActivator(paths: Paths, script: string, viaSystemd: boolean): A
 function ifupActivator(): Activator {
   return {
     kind: 'ifup',
-    up: async (ifname) => void (await run(['ifup', ifname], { iface: ifname })),
+    up: (ifname) => run(['ifup', ifname], { iface: ifname }),
     // initscripts' dhclient runs in whatever started ifup; its pid file is initscripts' business.
     isRunning: async () => true,
-    down: async (ifname) => void (await run(['ifdown', ifname], { iface: ifname })),
+    down: (ifname) => run(['ifdown', ifname], { iface: ifname }),
     // initscripts' dhclient exits with its interface.
     forget: async () => undefined,
   };
@@ -167,10 +172,10 @@ function networkctlActivator(): Activator {
     },
     // networkd's DHCP client is networkd itself.
     isRunning: async () => true,
-    down: async (ifname) => void (await run(['networkctl', 'down', ifname], { iface: ifname })),
+    down: (ifname) => run(['networkctl', 'down', ifname], { iface: ifname }),
     forget: async () => undefined,
-    reload: async () => void (await run(['networkctl', 'reload'], {})),
-    restart: { afterMs: NETWORKD_RESTART_AFTER_MS, run: async (ifname) => void (await run(['networkctl', 'reconfigure', ifname], { iface: ifname })) },
+    reload: () => run(['networkctl', 'reload'], {}),
+    restart: { afterMs: NETWORKD_RESTART_AFTER_MS, run: (ifname) => run(['networkctl', 'reconfigure', ifname], { iface: ifname }) },
   };
 }
 
