@@ -49,7 +49,10 @@ export function pathsFor(root: string): Paths {
 }
 
 export type ActivationMode = 'auto' | 'ifup' | 'dhclient';
-export type BackendMode = 'auto' | 'ifcfg' | 'networkd';
+/** The backends (src/backends/), by the name BACKEND in ec2net.conf gives them. */
+export const BACKEND_KINDS = ['ifcfg', 'networkd'] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+export type BackendMode = 'auto' | BackendKind;
 
 export interface Config {
   readonly settings: Settings;
@@ -88,14 +91,14 @@ export function parseConfig(text: string | undefined, path: string): Config {
     throw new Ec2netError('InvalidArgument', 'ACTIVATION must be auto, ifup or dhclient', { path });
   }
   const backend = values.get('BACKEND') || 'auto';
-  if (backend !== 'auto' && backend !== 'ifcfg' && backend !== 'networkd') {
-    throw new Ec2netError('InvalidArgument', 'BACKEND must be auto, ifcfg or networkd', { path });
+  if (backend !== 'auto' && !(BACKEND_KINDS as readonly string[]).includes(backend)) {
+    throw new Ec2netError('InvalidArgument', `BACKEND must be one of auto, ${BACKEND_KINDS.join(', ')}`, { path });
   }
   return {
     settings: { protocol: EC2NET_PROTOCOL, primaryRules },
     activation,
     setHostname,
-    backend,
+    backend: backend as BackendMode,
     provisionPrefixIps: yesNoKey(values, 'PROVISION_PREFIX_IPS', false, path),
     mainRouteTable: yesNoKey(values, 'MAIN_ROUTE_TABLE', true, path),
   };

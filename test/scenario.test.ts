@@ -12,6 +12,8 @@ import { EC2NET_PROTOCOL, pathsFor } from '../src/config.js';
 import { Ec2netError } from '../src/errors.js';
 import { parseEniMetadata, type RawEni } from '../src/model/metadata.js';
 import { describeAddress, describeRoute, describeRule } from '../src/model/state.js';
+import { ifcfgRenderer } from '../src/backends/ifcfg.js';
+import { networkdRenderer } from '../src/backends/networkd.js';
 import { plan } from '../src/planner/plan.js';
 import { adminFlags } from '../src/render/ifcfg-flags.js';
 
@@ -47,9 +49,8 @@ function run(input: Input) {
     ifname: input.ifname,
     flags,
     settings: { protocol: EC2NET_PROTOCOL, primaryRules: input.settings?.primaryRules ?? false },
-    paths: pathsFor('/'),
+    renderer: input.backend ? networkdRenderer(pathsFor('/'), input.backend.shadowedBy) : ifcfgRenderer(pathsFor('/')),
     ...(input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
-    ...(input.backend ? { backend: input.backend } : {}),
   });
 }
 

@@ -4,9 +4,8 @@
 import type { Config, Paths } from '../config.js';
 import type { ImdsClient, ImdsClock } from '../imds/client.js';
 import type { Logger } from '../log.js';
-import type { Activator } from '../ports/activation.js';
 import type { KernelPort } from '../ports/kernel.js';
-import type { Backend } from './backend.js';
+import type { Backend } from '../backends/backend.js';
 
 export interface AgentContext {
   readonly paths: Paths;
@@ -14,8 +13,7 @@ export interface AgentContext {
   readonly kernel: KernelPort;
   readonly clock: ImdsClock;
   readonly log: Logger;
-  readonly activator: Activator;
-  /** The OS config written: detected at start, or BACKEND in ec2net.conf. */
+  /** The network manager's OS config and activation: detected at start, or BACKEND in ec2net.conf. */
   readonly backend: Backend;
   /** An IMDS client whose requests leave from `localAddress` when one is given. */
   imds(localAddress?: string): ImdsClient;

@@ -4,10 +4,6 @@
  * record, never by interface name or ifindex, which the next device may reuse.
  */
 import { readdir } from 'node:fs/promises';
-import { adminFlags } from '../render/ifcfg-flags.js';
-import { ifcfgPath } from '../render/ifcfg.js';
-import { isOurNetworkdFile } from '../render/networkd.js';
-import { parseKeyValues } from '../model/keyvalues.js';
 import { converge } from '../reconcile/converge.js';
 import { parseRecord, recordPath, type EniRecord } from '../reconcile/record.js';
 import { readText, removeFile, sweepTemporaries } from '../ports/files.js';
@@ -20,31 +16,6 @@ export async function readRecords(ctx: AgentContext): Promise<EniRecord[]> {
   return records.filter((r): r is EniRecord => r !== undefined);
 }
 
-/** The ifcfg file is this ENI's (its HWADDR) and the admin has not taken it over (EC2SYNC=no). */
-async function ownsFiles(ctx: AgentContext, record: EniRecord): Promise<boolean> {
-  const path = ifcfgPath(ctx.paths, record.ifname);
-  const text = await readText(path);
-  if (text === undefined) return false;
-  try {
-    return parseKeyValues(text, path).get('HWADDR')?.toLowerCase() === record.mac && adminFlags(text, path).ec2sync;
-  } catch {
-    return false;
-  }
-}
-
-/** Removes the networkd units and drop-ins among `paths` that were written for this MAC; returns whether any went. */
-export async function removeNetworkdFiles(ctx: AgentContext, paths: readonly string[], mac: string): Promise<boolean> {
-  let removed = false;
-  for (const path of paths) {
-    const text = await readText(path).catch(() => undefined);
-    if (text !== undefined && isOurNetworkdFile(text, mac)) {
-      await removeFile(path);
-      removed = true;
-    }
-  }
-  return removed;
-}
-
 /** Removes everything of a detached ENI. Returns false when a device with its MAC is present again. */
 export async function detach(ctx: AgentContext, record: EniRecord): Promise<boolean> {
   const lock = await acquireLock(lockPath(ctx.paths, record.ifname), ctx.clock.sleep, ctx.clock.now);
@@ -52,7 +23,7 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
     const present = new Set((await ctx.kernel.links()).map((l) => l.mac));
     if (present.has(record.mac)) return false;
     const log = ctx.log.child({ iface: record.ifname, mac: record.mac, eni: record.eniId });
-    await ctx.activator.forget(record.ifname);
+    await ctx.backend.activator.forget(record.ifname);
     // A device that came since may own the same table (same device number); its own runs keep that table.
     const tableTaken = (await readRecords(ctx)).some((r) => r.mac !== record.mac && r.table === record.table && present.has(r.mac));
     if (!tableTaken) {
@@ -60,18 +31,8 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
       // No interface name: the device's routes and addresses went with it, and the name may be another's now.
       await converge(ctx.kernel, { ifname: '', table: record.table, rules: [], routes: [], addresses: [] }, own, log);
     }
-    if (!record.primary && (await ownsFiles(ctx, record))) {
-      // The ifcfg file goes last: its HWADDR is what shows the others are ours, so a run killed midway can finish.
-      for (const f of [
-        `${ctx.paths.networkScripts}/route-${record.ifname}`,
-        `${ctx.paths.networkScripts}/route6-${record.ifname}`,
-        `${ctx.paths.dhcp}/dhclient-${record.ifname}.conf`,
-        ifcfgPath(ctx.paths, record.ifname),
-      ]) {
-        await removeFile(f);
-      }
-    }
-    if (!record.primary && (await removeNetworkdFiles(ctx, record.files ?? [], record.mac)) && ctx.activator.reload) await ctx.activator.reload();
+    // The primary ENI's config belongs to the image.
+    if (!record.primary) await ctx.backend.cleanUp(record);
     await removeFile(recordPath(ctx.paths.stateDir, record.mac));
     log.info({ table: record.table }, 'detached ENI cleaned up');
     return true;

@@ -7,10 +7,7 @@
  * the image: only what ec2net added to it goes.
  */
 import { MAIN_TABLE } from '../model/state.js';
-import { adminFlags } from '../render/ifcfg-flags.js';
-import { ifcfgPath } from '../render/ifcfg.js';
 import { converge } from '../reconcile/converge.js';
-import { readText } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 import { findLink, readRecord, writeRecord } from './ifup.js';
@@ -25,9 +22,7 @@ export async function ifdown(ctx: AgentContext, ifname: string): Promise<IfdownR
   const lock = await acquireLock(lockPath(ctx.paths, ifname), ctx.clock.sleep, ctx.clock.now);
   try {
     const log = ctx.log.child({ iface: ifname, mac: link.mac });
-    const flagsPath = ifcfgPath(ctx.paths, ifname);
-    const ifcfg = await readText(flagsPath);
-    if (!adminFlags(ifcfg, flagsPath).ec2sync) {
+    if (!(await ctx.backend.facts(link)).flags.ec2sync) {
       log.info({ reason: 'EC2SYNC=no in the ifcfg file' }, 'leaving interface alone');
       return { ifname, skipped: 'EC2SYNC=no in the ifcfg file' };
     }
@@ -42,7 +37,8 @@ export async function ifdown(ctx: AgentContext, ifname: string): Promise<IfdownR
 
     // The primary ENI's DHCP belongs to the image. Without a record, only a dhclient of our own is stopped.
     const secondary = record ? !record.primary : true;
-    if (secondary && (record !== undefined || ctx.activator.kind === 'dhclient')) await ctx.activator.down(ifname);
+    const { activator } = ctx.backend;
+    if (secondary && (record !== undefined || activator.kind === 'dhclient')) await activator.down(ifname);
     for (const table of tables.size > 0 ? tables : new Set([0])) {
       await converge(ctx.kernel, { ifname, table, rules: [], routes: [], addresses: [] }, { protocol, ownedAddresses: owned }, log);
     }

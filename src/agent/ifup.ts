@@ -17,8 +17,7 @@ import type { Ownership } from '../reconcile/diff.js';
 import { parseRecord, recordPath, renderRecord, type EniRecord } from '../reconcile/record.js';
 import { readText, writeAtomic } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
-import { managedByNetworkManager, osFacts, type OsFacts } from './backend.js';
-import { removeNetworkdFiles } from './detach.js';
+import type { InterfaceFacts } from '../backends/backend.js';
 import type { AgentContext } from './context.js';
 import { rememberName } from './names.js';
 
@@ -93,22 +92,23 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
   const want = p.primaryIpv4;
   const held = want !== undefined && holdsAddress(snap.addresses, p.ifname, want);
   // An address in place with no client behind it is never renewed: the client is started again.
-  const needsDhcp = want !== undefined && (!held || !(await ctx.activator.isRunning(p.ifname)));
+  const { activator } = ctx.backend;
+  const needsDhcp = want !== undefined && (!held || !(await activator.isRunning(p.ifname)));
   if (!link.up) await ctx.kernel.setLinkUp(p.ifname);
   if (!needsDhcp) return !link.up;
-  ctx.log.info({ iface: p.ifname, activation: ctx.activator.kind, addressHeld: held }, 'starting DHCP');
+  ctx.log.info({ iface: p.ifname, activation: activator.kind, addressHeld: held }, 'starting DHCP');
   const started = ctx.clock.now();
-  await ctx.activator.up(p.ifname);
+  await activator.up(p.ifname);
   // The device can go while DHCP runs (detached mid-configuration): stop waiting then, not at the bound.
   const probe = async () => {
     const snap = await ctx.kernel.snapshot();
     if (!snap.links.some((l) => l.name === p.ifname && l.mac === link.mac)) return 'gone';
     return holdsAddress(snap.addresses, p.ifname, want) ? 'leased' : undefined;
   };
-  const restart = ctx.activator.restart;
+  const restart = activator.restart;
   let leased = await waitFor(ctx, restart?.afterMs ?? DHCP_WAIT_MS, probe);
   if (leased === undefined && restart) {
-    ctx.log.warn({ iface: p.ifname, address: want, waitedMs: restart.afterMs, activation: ctx.activator.kind }, 'no DHCP address yet: starting the interface over');
+    ctx.log.warn({ iface: p.ifname, address: want, waitedMs: restart.afterMs, activation: activator.kind }, 'no DHCP address yet: starting the interface over');
     await restart.run(p.ifname);
     leased = await waitFor(ctx, DHCP_WAIT_MS - restart.afterMs, probe);
   }
@@ -149,20 +149,9 @@ async function convergeAfterReload(ctx: AgentContext, p: Plan, own: Ownership, l
   }
 }
 
-/**
- * Writes the plan's files; returns whether any changed. networkd reads its units only when told, and an unchanged
- * unit needs no reload (a reload of a changed one reconfigures the link).
- */
-async function writeFiles(ctx: AgentContext, p: Plan): Promise<boolean> {
-  let changed = false;
-  for (const f of p.files) if (await writeAtomic(f)) changed = true;
-  if (changed && ctx.activator.reload) await ctx.activator.reload();
-  return changed;
-}
-
 /** Reads the admin's flags and IMDS, and plans; changes nothing. */
-export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan; os: OsFacts }> {
-  const os = await osFacts(ctx, link);
+export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan; os: InterfaceFacts }> {
+  const os = await ctx.backend.facts(link);
   const current = snap ?? (await ctx.kernel.snapshot());
   const source = ownSourceAddress(ctx, current, link.name);
   const meta = await readEni(ctx.imds(source), ctx.clock, link.mac);
@@ -170,7 +159,7 @@ export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapsh
 }
 
 /** The last plan made from each metadata object, and from what else (see planWith). */
-const lastPlans = new WeakMap<EniMetadata, { inputs: string; settings: object; paths: object; plan: Plan }>();
+const lastPlans = new WeakMap<EniMetadata, { inputs: string; settings: object; backend: object; plan: Plan }>();
 
 /** The ENI's IPv6 router as the snapshot knows it: from the RA default route, else its table's last one. */
 export function ipv6RouterIn(ctx: AgentContext, meta: EniMetadata, ifname: string, snap: KernelSnapshot): string | undefined {
@@ -182,25 +171,24 @@ export function ipv6RouterIn(ctx: AgentContext, meta: EniMetadata, ifname: strin
  * flags, backend facts and router gives the plan made last time (the daemon's refresh round plans every ENI from
  * metadata that is mostly unchanged).
  */
-export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, os: OsFacts, ipv6Router: string | undefined): Plan {
-  const inputs = JSON.stringify([ifname, os.flags, os.backend, ipv6Router ?? null]);
+export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, os: InterfaceFacts, ipv6Router: string | undefined): Plan {
+  const inputs = JSON.stringify([ifname, os.flags, os.renderer.key, ipv6Router ?? null]);
   const last = lastPlans.get(meta);
-  if (last && last.inputs === inputs && last.settings === ctx.config.settings && last.paths === ctx.paths) return last.plan;
+  if (last && last.inputs === inputs && last.settings === ctx.config.settings && last.backend === ctx.backend) return last.plan;
   const p = plan({
     meta,
     ifname,
     flags: os.flags,
-    backend: os.backend,
+    renderer: os.renderer,
     settings: ctx.config.settings,
-    paths: ctx.paths,
     ...(ipv6Router ? { ipv6Router } : {}),
   });
-  lastPlans.set(meta, { inputs, settings: ctx.config.settings, paths: ctx.paths, plan: p });
+  lastPlans.set(meta, { inputs, settings: ctx.config.settings, backend: ctx.backend, plan: p });
   return p;
 }
 
 /** The snapshot once router advertisements have named the ENI's IPv6 router, or undefined at the bound. */
-async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os: OsFacts): Promise<{ snap: KernelSnapshot; plan: Plan } | undefined> {
+async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os: InterfaceFacts): Promise<{ snap: KernelSnapshot; plan: Plan } | undefined> {
   return waitFor(ctx, IPV6_ROUTER_WAIT_MS, async () => {
     const snap = await ctx.kernel.snapshot();
     const next = planWith(ctx, meta, p.ifname, os, ipv6RouterIn(ctx, meta, p.ifname, snap));
@@ -227,8 +215,8 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
       return { ifname, skipped: 'taken down by ec2ifdown (ec2ifup brings it back)', down: true, changed: false };
     }
     const snap = await ctx.kernel.snapshot();
-    if (ctx.config.backend === 'auto' && (await managedByNetworkManager(ctx.paths, link))) {
-      const skipped = 'NetworkManager manages this interface; ec2net has no NetworkManager backend (BACKEND in ec2net.conf overrides)';
+    const skipped = await ctx.backend.declines(link);
+    if (skipped !== undefined) {
       log.warn({ reason: skipped }, 'leaving interface alone');
       return { ifname, skipped, changed: false };
     }
@@ -247,14 +235,9 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
     // goes, at any later point leaves what a cleanup needs to find its files, DHCP client, rules and addresses.
     await writeRecord(ctx, { ...record, converged: false, addresses: [...new Set([...owned, ...desiredAddresses])], files: written(p) });
 
-    let changed = await writeFiles(ctx, p);
-    let reloaded = changed && ctx.activator.reload !== undefined;
-    if (os.backend.kind === 'networkd' && os.backend.shadowedBy) {
-      log[changed ? 'info' : 'debug'](
-        { shadowedBy: os.backend.shadowedBy, dropin: p.files[0]?.path },
-        "another generator's .network file is read first for this interface: our settings are a drop-in beside it",
-      );
-    }
+    let changed = await ctx.backend.write(p.files);
+    let reconfiguring = changed && ctx.backend.reconfiguresOnWrite;
+    if (os.note) log[changed ? 'info' : 'debug']({ ...os.note.fields, files: p.files.map((f) => f.path) }, os.note.message);
     if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
     // Before the link comes up: the first RA then installs its default route with this metric.
     if (p.raRouteMetric !== undefined && (await ctx.kernel.setRaRouteMetric(ifname, p.raRouteMetric))) changed = true;
@@ -266,9 +249,9 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
       const found = await awaitIpv6Router(ctx, p, meta, os);
       if (found) {
         ({ snap: current, plan: p } = found);
-        if (await writeFiles(ctx, p)) {
+        if (await ctx.backend.write(p.files)) {
           changed = true;
-          reloaded ||= ctx.activator.reload !== undefined;
+          reconfiguring ||= ctx.backend.reconfiguresOnWrite;
         }
       } else {
         routerMissing = true;
@@ -280,18 +263,16 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
     }
 
     const own = { protocol: ctx.config.settings.protocol, ownedAddresses: owned };
-    const { applied } = reloaded ? await convergeAfterReload(ctx, p, own, log) : await converge(ctx.kernel, p, own, log, current);
+    const { applied } = reconfiguring ? await convergeAfterReload(ctx, p, own, log) : await converge(ctx.kernel, p, own, log, current);
     if (routerMissing) {
       // Everything else is in place; the table's IPv6 default route waits for an RA, and the run says so.
       throw new Ec2netError('Transient', 'no router advertisement has named the IPv6 router yet', { iface: ifname, waitedMs: IPV6_ROUTER_WAIT_MS });
     }
-    // A unit that became a drop-in (or back) when another generator's file appeared or went: the old one goes.
+    // Files the plan no longer has (a networkd unit that became a drop-in, or back, when another generator's file
+    // appeared or went) go.
     const paths = new Set(p.files.map((f) => f.path));
     const stale = (previous?.files ?? []).filter((f) => !paths.has(f));
-    if (stale.length > 0 && (await removeNetworkdFiles(ctx, stale, link.mac))) {
-      changed = true;
-      if (ctx.activator.reload) await ctx.activator.reload();
-    }
+    if (stale.length > 0 && (await ctx.backend.removeStale(stale, link.mac))) changed = true;
     await writeRecord(ctx, { ...record, converged: true, addresses: desiredAddresses, files: [...paths] });
     const counts = summarize(applied);
     if (Object.values(counts).some((n) => n > 0)) changed = true;

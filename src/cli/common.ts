@@ -4,13 +4,13 @@
  */
 import { parseArgs } from 'node:util';
 import type { AgentContext } from '../agent/context.js';
-import { detectBackend } from '../agent/backend.js';
 import { parseConfig, pathsFor } from '../config.js';
 import { Ec2netError, isEc2netError } from '../errors.js';
 import { DEFAULT_ENDPOINTS, ImdsClient } from '../imds/client.js';
 import { createLogger, detectLogFormat, isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS, type Logger } from '../log.js';
 import { parseIfname } from '../model/validate.js';
-import { CHECKOUT_DHCLIENT_SCRIPT, chooseActivator } from '../ports/activation.js';
+import { openBackend } from '../backends/select.js';
+import { CHECKOUT_DHCLIENT_SCRIPT } from '../ports/activation.js';
 import { readText } from '../ports/files.js';
 import { httpTransport, systemClock } from '../ports/http.js';
 import { NetlinkKernel } from '../ports/netlink-kernel.js';
@@ -50,8 +50,7 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
   const paths = pathsFor(root);
   const config = parseConfig(await readText(paths.configFile), paths.configFile);
   const endpoints = imdsEndpoints(env);
-  const backend = await detectBackend(paths, config.backend);
-  const activator = await chooseActivator(config.activation, paths, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT, backend);
+  const backend = await openBackend(paths, config, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT);
   const kernel = new NetlinkKernel();
   const http = httpTransport(longRunning ? { keepAlive: true, maxConnections: DAEMON_IMDS_CONNECTIONS } : { keepAlive: false });
   const transport = http.transport;
@@ -61,7 +60,6 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
     kernel,
     clock: systemClock,
     log,
-    activator,
     backend,
     imds: (localAddress) =>
       new ImdsClient({ transport, clock: systemClock, endpoints, ...(localAddress ? { localAddress } : {}) }),

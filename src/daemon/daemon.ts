@@ -18,7 +18,6 @@ import { diff, isEmpty } from '../reconcile/diff.js';
 import { listEniMacs, rereadAddresses, topLevelMac } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
 import type { ImdsClient } from '../imds/client.js';
-import { osFacts } from '../agent/backend.js';
 import { readText } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
@@ -357,7 +356,7 @@ export class Ec2netDaemon {
     }
     if (link.name !== s.ifname) return configure();
     try {
-      const [meta, os] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), osFacts(this.ctx, link)]);
+      const [meta, os] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), this.ctx.backend.facts(link)]);
       const ipv6Router = snap ? ipv6RouterIn(this.ctx, meta, link.name, snap) : s.verified?.ipv6Router;
       const next = planWith(this.ctx, meta, link.name, os, ipv6Router);
       const first = next.files[0];

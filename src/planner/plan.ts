@@ -3,14 +3,12 @@
  * Pure: no clock, no environment, no I/O.
  */
 import type { EniMetadata } from '../model/metadata.js';
-import { LINK_LOCAL_4, addressesOf, contains, formatCidr4, formatIpv4, parseIpv4, subnetRouter } from '../model/ipv4.js';
+import { LINK_LOCAL_4, addressesOf, contains, formatCidr4, formatIpv4, parseIpv4, subnetRouter, type Cidr4 } from '../model/ipv4.js';
 import { formatCidr6 } from '../model/ipv6.js';
 import { MAIN_TABLE, type Address, type Route, type Rule } from '../model/state.js';
 import type { AdminFlags } from '../render/ifcfg-flags.js';
 import type { FileSpec } from '../render/files.js';
-import { renderIfcfg, type IfcfgPaths } from '../render/ifcfg.js';
-import { renderNetworkd, type NetworkdPaths } from '../render/networkd.js';
-import { ifcfgMainMetric, networkdMainMetric, tableId } from './numbering.js';
+import { ifcfgMainMetric, tableId } from './numbering.js';
 
 export interface Settings {
   /** The rtnetlink protocol number stamped on every rule and route the agent creates. */
@@ -22,18 +20,41 @@ export interface Settings {
   readonly primaryRules: boolean;
 }
 
+/** What a backend's files are made from: the planned state of a secondary ENI. */
+export interface EniFiles {
+  readonly meta: EniMetadata;
+  readonly ifname: string;
+  readonly table: number;
+  readonly flags: AdminFlags;
+  /** Absent on an IPv6-only subnet: nothing is routed over IPv4. */
+  readonly subnet?: Cidr4;
+  /** The addresses the agent adds itself. */
+  readonly addresses: readonly Address[];
+  /** The routes of the ENI's own table. */
+  readonly routes: readonly Route[];
+  /** The IPv6 router, when the ENI has IPv6 source rules and router advertisements have named it. */
+  readonly ipv6Router?: string;
+}
+
+/** How a backend turns a plan into its OS config. Pure, as the planner is. */
+export interface FileRenderer {
+  /** Names the rendering: two renderers with the same key render the same files. */
+  readonly key: string;
+  /**
+   * The manager's own DHCP client installs the ENI's main-table default routes from the files (the IPv4 one, and
+   * the metric of the one router advertisements add): the agent plans neither.
+   */
+  readonly installsMainRoutes: boolean;
+  render(eni: EniFiles): FileSpec[];
+}
+
 export interface PlanInput {
   readonly meta: EniMetadata;
   readonly ifname: string;
   readonly flags: AdminFlags;
   readonly settings: Settings;
-  readonly paths: IfcfgPaths & NetworkdPaths;
-  /**
-   * The OS config to write. ifcfg (the default): ifcfg-IF, route-IF, route6-IF, dhclient-IF.conf, unless `files`
-   * is false (no ifcfg directory on the system: nothing reads them). networkd: a .network unit, or a drop-in for
-   * another generator's file that networkd reads first (`shadowedBy`).
-   */
-  readonly backend?: { readonly kind: 'ifcfg'; readonly files?: false } | { readonly kind: 'networkd'; readonly shadowedBy?: string };
+  /** The backend's files for the ENI (the primary ENI's config belongs to the image: it gets none). */
+  readonly renderer: FileRenderer;
   /** The IPv6 router's link-local address as the kernel learned it from router advertisements, when it has. */
   readonly ipv6Router?: string;
 }
@@ -131,39 +152,29 @@ export function plan(input: PlanInput): Plan {
       routes.push({ family: 6, table, dst: '::/0', dev: ifname, gateway: input.ipv6Router, metric, scope: 'universe', protocol });
     }
   }
-  const networkd = input.backend?.kind === 'networkd' ? input.backend : undefined;
-  // networkd installs the main-table default itself, from DHCP with [DHCPv4] RouteMetric; the agent does not race it.
-  if (gateway && !meta.isPrimary && flags.mainRouteTable && !networkd) {
+  const { renderer } = input;
+  // Where the manager's DHCP client installs the main-table default (networkd: [DHCPv4] RouteMetric), the agent
+  // does not race it.
+  if (gateway && !meta.isPrimary && flags.mainRouteTable && !renderer.installsMainRoutes) {
     const metric = ifcfgMainMetric(meta.networkCard, meta.deviceNumber);
     routes.push({ family: 4, table: MAIN_TABLE, dst: '0.0.0.0/0', dev: ifname, gateway, metric, scope: 'universe', protocol });
   }
 
   // The primary ENI's config belongs to the image; it is never rewritten.
-  const files = meta.isPrimary || (input.backend?.kind === 'ifcfg' && input.backend.files === false)
+  const files = meta.isPrimary
     ? []
-    : networkd
-      ? renderNetworkd(input.paths, {
-          ifname,
-          mac: meta.mac,
-          eniId: meta.eniId,
-          ...(flags.mainRouteTable ? { mainMetric: networkdMainMetric(meta.networkCard, meta.deviceNumber) } : {}),
-          dhcp4: subnet !== undefined,
-          addresses,
-          routes: routes.filter((r) => r.table === table),
-          ...(networkd.shadowedBy ? { shadowedBy: networkd.shadowedBy } : {}),
-        })
-      : renderIfcfg(input.paths, {
-          ifname,
-          mac: meta.mac,
-          table,
-          mainMetric: ifcfgMainMetric(meta.networkCard, meta.deviceNumber),
-          ...(subnet ? { subnet } : {}),
-          primaryIpv4: primary,
-          flags,
-          ...(wantsIpv6Router && input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
-        });
-  // networkd sets the RA route's metric from the unit ([IPv6AcceptRA] RouteMetric).
-  const raRouteMetric = !meta.isPrimary && !networkd && meta.ipv6s.length > 0 ? ifcfgMainMetric(meta.networkCard, meta.deviceNumber) : undefined;
+    : renderer.render({
+        meta,
+        ifname,
+        table,
+        flags,
+        ...(subnet ? { subnet } : {}),
+        addresses,
+        routes: routes.filter((r) => r.table === table),
+        ...(wantsIpv6Router && input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
+      });
+  // Sets the main-table metric of the default route router advertisements add (sysctl ra_defrtr_metric).
+  const raRouteMetric = !meta.isPrimary && !renderer.installsMainRoutes && meta.ipv6s.length > 0 ? ifcfgMainMetric(meta.networkCard, meta.deviceNumber) : undefined;
 
   return {
     ...base,

@@ -163,7 +163,7 @@ function ifupActivator(): Activator {
  * over, only as the fallback (NETWORKD_RESTART_AFTER_MS). networkd's own DHCP client keeps running, so there is
  * nothing to forget when a link goes.
  */
-function networkctlActivator(): Activator {
+export function networkctlActivator(): Activator {
   return {
     kind: 'networkctl',
     async up(ifname) {
@@ -179,9 +179,11 @@ function networkctlActivator(): Activator {
   };
 }
 
-/** initscripts ships ifup-eth beside the ifcfg files it reads; Debian's ifupdown `ifup` is something else. */
-export async function chooseActivator(mode: ActivationMode, paths: Paths, dhclientScript: string, backend: 'ifcfg' | 'networkd' = 'ifcfg'): Promise<Activator> {
-  if (backend === 'networkd') return networkctlActivator();
+/**
+ * The ifcfg backend's activator. initscripts ships ifup-eth beside the ifcfg files it reads; Debian's ifupdown
+ * `ifup` is something else.
+ */
+export async function chooseActivator(mode: ActivationMode, paths: Paths, dhclientScript: string): Promise<Activator> {
   const dhclient = async () => dhclientActivator(paths, dhclientScript, dhclientScript === PACKAGED_DHCLIENT_SCRIPT && (await systemdRuns(paths)));
   if (mode === 'dhclient') return dhclient();
   const initscripts = await exists(`${paths.networkScripts}/ifup-eth`);

@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { AgentContext } from '../../src/agent/context.js';
-import { EC2NET_PROTOCOL, pathsFor } from '../../src/config.js';
+import { EC2NET_PROTOCOL, pathsFor, type Config } from '../../src/config.js';
 import { ImdsClient } from '../../src/imds/client.js';
 import type { Activator } from '../../src/ports/activation.js';
+import { ifcfgBackend } from '../../src/backends/ifcfg.js';
 import { FakeKernel } from './kernel.js';
 import { FakeImds, fakeClock } from './imds.js';
 
@@ -43,14 +44,15 @@ export function fakeContext(kernel: FakeKernel, imds: FakeImds, opts: { root?: s
   if (opts.root === undefined) mkdirSync(pathsFor(root).networkScripts, { recursive: true });
   const clock = fakeClock();
   const dhcp = new FakeDhcp(kernel);
+  const paths = pathsFor(root);
+  const config: Config = { settings: { protocol: EC2NET_PROTOCOL, primaryRules: opts.primaryRules ?? false }, activation: 'dhclient', setHostname: opts.setHostname ?? false, backend: 'ifcfg', provisionPrefixIps: false, mainRouteTable: true };
   const ctx: AgentContext = {
-    paths: pathsFor(root),
-    config: { settings: { protocol: EC2NET_PROTOCOL, primaryRules: opts.primaryRules ?? false }, activation: 'dhclient', setHostname: opts.setHostname ?? false, backend: 'ifcfg', provisionPrefixIps: false, mainRouteTable: true },
+    paths,
+    config,
     kernel,
     clock,
     log: pino({ level: 'silent' }),
-    activator: dhcp,
-    backend: 'ifcfg',
+    backend: ifcfgBackend(paths, config, dhcp),
     imds: (localAddress) => new ImdsClient({ transport: imds.transport, clock, endpoints: ['http://imds'], ...(localAddress ? { localAddress } : {}) }),
     close: () => undefined,
   };

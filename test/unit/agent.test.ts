@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { ifcfgBackend } from '../../src/backends/ifcfg.js';
 import { DHCP_WAIT_MS, MAC_WAIT_MS, ifup, readRecord } from '../../src/agent/ifup.js';
 import { acquireLock, lockPath } from '../../src/ports/lock.js';
 import { ifdown } from '../../src/agent/ifdown.js';
@@ -184,9 +185,10 @@ describe('ec2ifup', () => {
   });
 
   test('no ifcfg directory (Debian): no ifcfg, route or dhclient file and no such directory; the flags come from ec2net.conf', async () => {
-    const { kernel, ctx, root } = world();
+    const { kernel, ctx, root, dhcp } = world();
     rmSync(`${root}/etc`, { recursive: true, force: true });
-    const debian = { ...ctx, config: { ...ctx.config, mainRouteTable: false, provisionPrefixIps: true } };
+    const config = { ...ctx.config, mainRouteTable: false, provisionPrefixIps: true };
+    const debian = { ...ctx, config, backend: ifcfgBackend(ctx.paths, config, dhcp) };
     const result = await ifup(debian, 'eth2');
     assert.equal(result.changed, true);
     assert.deepEqual(filesUnder(`${root}/etc`), ['udev/rules.d/70-ec2net-persistent-net.rules']);
@@ -232,7 +234,7 @@ describe('ec2ifup', () => {
       forget: (ifname: string) => dhcp.forget(ifname),
     };
     const t0 = clock.now();
-    await ifup({ ...ctx, activator }, 'eth1');
+    await ifup({ ...ctx, backend: { ...ctx.backend, activator } }, 'eth1');
     assert.deepEqual(calls, ['up', 'restart']);
     assert.ok(clock.now() - t0 >= 20_000 && clock.now() - t0 < DHCP_WAIT_MS, `waited ${clock.now() - t0} ms`);
 
@@ -242,7 +244,7 @@ describe('ec2ifup', () => {
     const tried: string[] = [];
     const never = { ...activator, up: async () => void tried.push('up'), restart: { afterMs: 20_000, run: async () => void tried.push('restart') } };
     const t1 = w.clock.now();
-    await assert.rejects(ifup({ ...w.ctx, activator: never }, 'eth1'), (e: unknown) => e instanceof Ec2netError && /DHCP/.test(e.message));
+    await assert.rejects(ifup({ ...w.ctx, backend: { ...w.ctx.backend, activator: never } }, 'eth1'), (e: unknown) => e instanceof Ec2netError && /DHCP/.test(e.message));
     assert.deepEqual(tried, ['up', 'restart']);
     assert.ok(w.clock.now() - t1 >= DHCP_WAIT_MS && w.clock.now() - t1 < DHCP_WAIT_MS + 5_000, `waited ${w.clock.now() - t1} ms`);
   });
