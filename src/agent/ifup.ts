@@ -54,7 +54,7 @@ async function waitFor<T>(ctx: AgentContext, boundMs: number, probe: () => Promi
 
 export async function findLink(ctx: AgentContext, ifname: string): Promise<Link> {
   const link = (await ctx.kernel.links()).find((l) => l.name === ifname);
-  if (!link) throw new Ec2netError('NotFound', 'no such interface', { iface: ifname });
+  if (!link) throw new Ec2netError('NoSuchInterface', 'no such interface', { iface: ifname });
   return link;
 }
 

@@ -1,11 +1,11 @@
 /**
  * The edge shared by every command: arguments, the root check, assembling the context, and mapping error kinds
- * to exit codes (0 converged, 1 failed, 2 usage). Nothing below the entry points decides an exit code.
+ * to exit codes (the error's kind decides: errors.ts). Nothing below the entry points decides an exit code.
  */
 import { parseArgs } from 'node:util';
 import type { AgentContext } from '../agent/context.js';
 import { parseConfig, pathsFor } from '../config.js';
-import { Ec2netError, isEc2netError } from '../errors.js';
+import { EXIT_OK, Ec2netError, toEc2netError } from '../errors.js';
 import { DEFAULT_ENDPOINTS, ImdsClient } from '../imds/client.js';
 import { createLogger, detectLogFormat, isLogFormat, isLogLevel, LOG_FORMATS, LOG_LEVELS, type Logger } from '../log.js';
 import { parseIfname } from '../model/validate.js';
@@ -16,9 +16,7 @@ import { httpTransport, systemClock } from '../ports/http.js';
 import { NetlinkKernel } from '../ports/netlink-kernel.js';
 import { VERSION } from '../version.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../errors.js';
 
 export interface Command {
   readonly name: string;
@@ -31,13 +29,15 @@ export interface Command {
   run(ctx: AgentContext, args: { iface?: string; flags: Record<string, boolean> }): Promise<number>;
 }
 
-class UsageError extends Error {}
+function usage(message: string): Ec2netError {
+  return new Ec2netError('Usage', message);
+}
 
 function imdsEndpoints(env: NodeJS.ProcessEnv): readonly string[] {
   const override = env.EC2NET_IMDS_URL;
   if (override === undefined || override === '') return DEFAULT_ENDPOINTS;
   if (!/^http:\/\/(?:[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?\/?$/.test(override)) {
-    throw new UsageError('EC2NET_IMDS_URL must be http://HOST[:PORT]');
+    throw usage('EC2NET_IMDS_URL must be http://HOST[:PORT]');
   }
   // The IPv6 endpoint stays as the fallback, as on Nitro instances with IPv6 IMDS enabled.
   return [override.replace(/\/$/, ''), DEFAULT_ENDPOINTS[1]];
@@ -70,11 +70,6 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
   };
 }
 
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof UsageError) return EXIT_USAGE;
-  return EXIT_FAILED;
-}
-
 export async function main(cmd: Command, argv = process.argv.slice(2), env = process.env): Promise<number> {
   let log: Logger | undefined;
   let ctx: AgentContext | undefined;
@@ -93,7 +88,7 @@ export async function main(cmd: Command, argv = process.argv.slice(2), env = pro
         },
       });
     } catch (e) {
-      throw new UsageError(e instanceof Error ? e.message : String(e));
+      throw usage(e instanceof Error ? e.message : String(e));
     }
     const { values, positionals } = parsed;
     if (values.help) {
@@ -105,18 +100,18 @@ export async function main(cmd: Command, argv = process.argv.slice(2), env = pro
       return EXIT_OK;
     }
     if (positionals.length !== cmd.ifaces) {
-      throw new UsageError(cmd.ifaces === 1 ? 'expected exactly one interface name' : 'expected no arguments');
+      throw usage(cmd.ifaces === 1 ? 'expected exactly one interface name' : 'expected no arguments');
     }
     const iface = positionals[0];
     if (iface !== undefined && !parseIfname(iface)) {
-      throw new UsageError(`invalid interface name ${JSON.stringify(iface.slice(0, 32))}`);
+      throw usage(`invalid interface name ${JSON.stringify(iface.slice(0, 32))}`);
     }
     const root = (values.root as string | undefined) ?? env.EC2NET_ROOT ?? '/';
-    if (!root.startsWith('/')) throw new UsageError('--root and EC2NET_ROOT must be absolute paths');
+    if (!root.startsWith('/')) throw usage('--root and EC2NET_ROOT must be absolute paths');
     const level = values.verbose ? 'debug' : env.EC2NET_LOG_LEVEL || 'info';
-    if (!isLogLevel(level)) throw new UsageError(`EC2NET_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+    if (!isLogLevel(level)) throw usage(`EC2NET_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
     const format = env.EC2NET_LOG_FORMAT || detectLogFormat(env);
-    if (!isLogFormat(format)) throw new UsageError(`EC2NET_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}`);
+    if (!isLogFormat(format)) throw usage(`EC2NET_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}`);
     log = createLogger(cmd.name, { level, format });
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new Ec2netError('PermissionDenied', 'must run as root (it changes routing rules, routes and addresses)');
@@ -125,13 +120,10 @@ export async function main(cmd: Command, argv = process.argv.slice(2), env = pro
     const flags = Object.fromEntries(Object.keys(cmd.flags ?? {}).map((k) => [k, Boolean((values as Record<string, unknown>)[k])]));
     return await cmd.run(ctx, { ...(iface !== undefined ? { iface } : {}), flags });
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`${cmd.name}: ${e.message}\n${cmd.usage}\n`);
-      return EXIT_USAGE;
-    }
-    const err = isEc2netError(e) ? e : new Ec2netError('Bug', e instanceof Error ? e.message : String(e), {}, { cause: e });
-    (log ?? createLogger(cmd.name)).error({ kind: err.kind, ...err.fields }, err.message);
-    return exitCodeFor(err);
+    const err = toEc2netError(e);
+    if (err.kind === 'Usage') process.stderr.write(`${cmd.name}: ${err.message}\n${cmd.usage}\n`);
+    else (log ?? createLogger(cmd.name)).error({ kind: err.kind, ...err.fields }, err.message);
+    return err.exitCode;
   } finally {
     ctx?.close();
   }

@@ -11,7 +11,7 @@
 import { cleanupDetached, detach } from '../agent/detach.js';
 import type { AgentContext } from '../agent/context.js';
 import { ifup, ipv6RouterIn, planWith, readRecord } from '../agent/ifup.js';
-import { Ec2netError, isEc2netError } from '../errors.js';
+import { Ec2netError, isEc2netError, toEc2netError } from '../errors.js';
 import type { Plan } from '../planner/plan.js';
 import { converge, observedFor } from '../reconcile/converge.js';
 import { diff, isEmpty } from '../reconcile/diff.js';
@@ -297,10 +297,10 @@ export class Ec2netDaemon {
       };
     } catch (e) {
       failed = true;
-      const kind = isEc2netError(e) ? e.kind : 'Bug';
-      const lastError = { at: this.ctx.clock.now(), kind, message: e instanceof Error ? e.message : String(e) };
+      const err = toEc2netError(e);
+      const lastError = { at: this.ctx.clock.now(), kind: err.kind, message: err.message };
       for (const s of due) s.lastError = lastError;
-      this.ctx.log.error({ kind, ...(isEc2netError(e) ? e.fields : {}) }, lastError.message);
+      this.ctx.log.error({ kind: err.kind, ...err.fields }, err.message);
     } finally {
       this.roundFailures = failed ? this.roundFailures + 1 : 0;
       this.scheduleRound(failed ? this.retryDelay(this.roundFailures) : this.jitteredPeriod());
@@ -376,9 +376,9 @@ export class Ec2netDaemon {
       s.lastRefresh = this.ctx.clock.now();
       s.lastError = undefined;
     } catch (e) {
-      const kind = isEc2netError(e) ? e.kind : 'Bug';
-      s.lastError = { at: this.ctx.clock.now(), kind, message: e instanceof Error ? e.message : String(e) };
-      this.ctx.log.error({ iface: s.ifname, mac: s.mac, kind, ...(isEc2netError(e) ? e.fields : {}) }, s.lastError.message);
+      const err = toEc2netError(e);
+      s.lastError = { at: this.ctx.clock.now(), kind: err.kind, message: err.message };
+      this.ctx.log.error({ iface: s.ifname, mac: s.mac, kind: err.kind, ...err.fields }, err.message);
     }
     return false;
   }
@@ -411,12 +411,13 @@ export class Ec2netDaemon {
       if (job === 'repair') return await this.runRepair(s);
       await this.runConfigure(s);
     } catch (e) {
-      const kind = isEc2netError(e) ? e.kind : 'Bug';
-      s.lastError = { at: this.ctx.clock.now(), kind, message: e instanceof Error ? e.message : String(e) };
-      log.error({ kind, ...(isEc2netError(e) ? e.fields : {}) }, s.lastError.message);
+      const err = toEc2netError(e);
+      s.lastError = { at: this.ctx.clock.now(), kind: err.kind, message: err.message };
+      log.error({ kind: err.kind, ...err.fields }, err.message);
       if (job !== 'detach' && this.enis.has(mac)) {
         s.failures++;
-        this.scheduleRefresh(mac, this.retryDelay(s.failures));
+        // What cannot succeed until something changes (a refused IMDS value, a bad file) is tried once a period.
+        this.scheduleRefresh(mac, err.retryable ? this.retryDelay(s.failures) : this.opts.refreshMs);
       }
     }
   }
@@ -441,7 +442,7 @@ export class Ec2netDaemon {
       this.refreshTimers.get(s.mac)?.();
       this.refreshTimers.delete(s.mac);
     } catch (e) {
-      if (isEc2netError(e, 'NotFound') && e.fields.mac === s.mac) {
+      if (isEc2netError(e, 'NotAnEni') && e.fields.mac === s.mac) {
         if (s.plan) {
           // Configured before, and its device is still there: the listing is propagating or blipping.
           throw new Ec2netError('Transient', 'IMDS does not list this ENI now', { iface: link.name, mac: s.mac }, { cause: e });

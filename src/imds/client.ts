@@ -3,6 +3,7 @@
  * a Transient answer (timeout, 5xx, 429, reset, a 401 that survives a fresh token) must never be read as
  * "this ENI has no addresses". The transport, the clock, the sleep and the random source are injected.
  */
+import { Ec2netError, isEc2netError } from '../errors.js';
 import { VERSION } from '../version.js';
 
 export type ImdsAnswer =
@@ -25,16 +26,17 @@ export interface HttpResponse {
 }
 
 /**
- * Throws on transport failure (connection refused, reset, timeout, oversized body). The error's message is
- * the reason reported upward; `unreachable` marks failures where trying the next endpoint makes sense.
+ * Throws on transport failure (connection refused, reset, timeout, oversized body) an Ec2netError (see
+ * transportError) whose message is the reason reported upward.
  */
 export type HttpTransport = (req: HttpRequest) => Promise<HttpResponse>;
 
-export class TransportError extends Error {
-  constructor(message: string, readonly unreachable: boolean) {
-    super(message);
-    this.name = 'TransportError';
-  }
+/**
+ * A transport's failure: `Unreachable` where trying the next endpoint makes sense (no connection could be made),
+ * `Transient` otherwise (the endpoint was reached and failed, or took too long).
+ */
+export function transportError(message: string, unreachable: boolean): Ec2netError {
+  return new Ec2netError(unreachable ? 'Unreachable' : 'Transient', message);
 }
 
 export interface ImdsClock {
@@ -159,7 +161,7 @@ export class ImdsClient {
       } catch (e) {
         // Every endpoint's failure is reported: the fallback's "unreachable" must not hide the first one's cause.
         reasons.push(`${endpoint}: ${e instanceof Error ? e.message : String(e)}`);
-        if (!(e instanceof TransportError && e.unreachable)) return { reason: reasons.join('; ') };
+        if (!isEc2netError(e, 'Unreachable')) return { reason: reasons.join('; ') };
         // Concurrent requests that all found this endpoint unreachable move on once, not once each: flipping back
         // and forth would send half of them to the dead endpoint again and drop the other one's token.
         if (this.endpoints[this.endpointIndex] === endpoint) {

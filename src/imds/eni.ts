@@ -193,7 +193,7 @@ export async function readEni(client: ImdsClient, clock: ImdsClock, mac: string)
   );
   const [macs, primaryMac] = await Promise.all([macsAnswer, primaryAnswer]);
   const firstPrimaryCard = mac === primaryMac ? undefined : primaryCardOf(client, primaryMac);
-  if (!macs.includes(mac)) throw new Ec2netError('NotFound', 'IMDS does not list this MAC: not an ENI of this instance', { mac });
+  if (!macs.includes(mac)) throw new Ec2netError('NotAnEni', 'IMDS does not list this MAC: not an ENI of this instance', { mac });
   let last: Ec2netError | undefined;
   for (let round = 0; round < PROPAGATION_ROUNDS; round++) {
     if (round > 0) await clock.sleep(PROPAGATION_BASE_MS + backoffMs(round, clock.random()));

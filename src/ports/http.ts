@@ -11,7 +11,8 @@
  * error, as is a header block above 16 KiB or a body above the request's limit.
  */
 import { connect, type Socket } from 'node:net';
-import { TransportError, type HttpRequest, type HttpResponse, type HttpTransport } from '../imds/client.js';
+import { transportError, type HttpRequest, type HttpResponse, type HttpTransport } from '../imds/client.js';
+import type { Ec2netError } from '../errors.js';
 
 /** Connection failures for which another endpoint may still answer. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'EAFNOSUPPORT', 'ENOTFOUND']);
@@ -111,7 +112,7 @@ function requestText(req: HttpRequest, e: Endpoint, keepAlive: boolean, path: st
   for (const name of Object.keys(req.headers)) {
     const value = req.headers[name] as string;
     // Values come from this program, never from IMDS; a line break would still be refused rather than sent.
-    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new TransportError(`header ${JSON.stringify(name)} holds a line break`, false);
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw transportError(`header ${JSON.stringify(name)} holds a line break`, false);
     text += `${name}: ${value}\r\n`;
   }
   if (req.method === 'PUT') text += 'Content-Length: 0\r\n';
@@ -254,11 +255,11 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
     const deadline = setTimeout(() => {
       if (!socket) {
         leaveLine?.();
-        fail(new TransportError(`no connection free within ${req.timeoutMs} ms`, false));
+        fail(transportError(`no connection free within ${req.timeoutMs} ms`, false));
         return;
       }
       const connecting = socket.connecting;
-      fail(new TransportError(connecting ? `no connection within ${req.timeoutMs} ms` : `no answer within ${req.timeoutMs} ms`, connecting));
+      fail(transportError(connecting ? `no connection within ${req.timeoutMs} ms` : `no answer within ${req.timeoutMs} ms`, connecting));
     }, req.timeoutMs);
     let buf: Buffer = Buffer.alloc(0);
     let reused = false;
@@ -270,7 +271,7 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
     const onError = (err: NodeJS.ErrnoException) => {
       const reason = err.code ? `${err.code}: ${err.message}` : err.message;
       // A reused connection the server had just closed fails without having been refused: not "unreachable".
-      fail(new TransportError(reason, !reused && UNREACHABLE.has(err.code ?? '')));
+      fail(transportError(reason, !reused && UNREACHABLE.has(err.code ?? '')));
     };
     const finish = () => {
       finished = true;
@@ -280,7 +281,7 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
       socket?.off('close', onEnd);
       socket?.off('error', onError);
     };
-    const fail = (err: TransportError) => {
+    const fail = (err: Ec2netError) => {
       if (finished) return;
       finish();
       socket?.destroy();
@@ -291,7 +292,7 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
       const parsed = parseResponse(buf, closed, req.maxBytes);
       if (parsed === undefined) return;
       if ('error' in parsed) {
-        fail(new TransportError(parsed.error, false));
+        fail(transportError(parsed.error, false));
         return;
       }
       finish();
@@ -307,7 +308,7 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
       .then((got) => {
         leaveLine = undefined;
         if (!got) {
-          fail(new TransportError('transport closed', false));
+          fail(transportError('transport closed', false));
           return;
         }
         if (finished) {

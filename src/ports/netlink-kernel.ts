@@ -126,7 +126,7 @@ async function unlessGone<T>(message: Promise<T>): Promise<T | undefined> {
   try {
     return await message;
   } catch (e) {
-    if (e instanceof Ec2netError && e.kind === 'NotFound') return undefined;
+    if (e instanceof Ec2netError && e.kind === 'NoSuchInterface') return undefined;
     throw e;
   }
 }
@@ -325,7 +325,7 @@ export class NetlinkKernel implements KernelPort {
   private async indexOf(name: string): Promise<number> {
     if (!this.linkCache?.has(name)) await this.links();
     const index = this.linkCache?.get(name);
-    if (index === undefined) throw new Ec2netError('NotFound', 'no such interface', { iface: name });
+    if (index === undefined) throw new Ec2netError('NoSuchInterface', 'no such interface', { iface: name });
     return index;
   }
 

@@ -2,7 +2,7 @@
  * An in-memory IMDSv2 behind the HttpTransport seam, for tests that run flows without a network. Metadata is a
  * flat map of paths to bodies; directories are derived. Faults are scripted per path.
  */
-import { TransportError, type HttpRequest, type HttpResponse, type HttpTransport } from '../../src/imds/client.js';
+import { transportError, type HttpRequest, type HttpResponse, type HttpTransport } from '../../src/imds/client.js';
 
 export interface FakeEni {
   mac: string;
@@ -89,7 +89,7 @@ export class FakeImds {
     if (f && f.times > 0) {
       f.times -= 1;
       if ('status' in f.fault) return { status: f.fault.status, body: '' };
-      throw new TransportError(f.fault.error, f.fault.error === 'unreachable');
+      throw transportError(f.fault.error, f.fault.error === 'unreachable');
     }
     if (req.method === 'PUT') return { status: 200, body: 'token' };
     const body = this.body(path);

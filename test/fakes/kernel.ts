@@ -30,7 +30,7 @@ export class FakeKernel implements KernelPort {
   }
 
   private hasLink(dev: string): void {
-    if (!this.links_.some((l) => l.name === dev)) throw new Ec2netError('NotFound', 'no such interface', { iface: dev });
+    if (!this.links_.some((l) => l.name === dev)) throw new Ec2netError('NoSuchInterface', 'no such interface', { iface: dev });
   }
 
   async snapshot() {

@@ -6,7 +6,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { TransportError, type HttpRequest } from '../../src/imds/client.js';
+import { isEc2netError } from '../../src/errors.js';
+import type { HttpRequest } from '../../src/imds/client.js';
 import { OVERFLOW_AFTER_MS, httpTransport } from '../../src/ports/http.js';
 import { assertSandboxed } from '../vpc/guard.js';
 
@@ -89,11 +90,11 @@ describe('HTTP transport over real sockets', () => {
     const url = await listen(closed);
     await new Promise<void>((r) => closed.close(() => r()));
     const t = httpTransport({ keepAlive: false });
-    await assert.rejects(t.transport(req(url)), (e: unknown) => e instanceof TransportError && e.unreachable && /ECONNREFUSED/.test(e.message));
+    await assert.rejects(t.transport(req(url)), (e: unknown) => isEc2netError(e, 'Unreachable') && /ECONNREFUSED/.test(e.message));
 
     const resetting = createServer((s) => s.once('data', () => s.resetAndDestroy()));
     const url2 = await listen(resetting);
-    await assert.rejects(t.transport(req(url2)), (e: unknown) => e instanceof TransportError && !e.unreachable);
+    await assert.rejects(t.transport(req(url2)), (e: unknown) => isEc2netError(e, 'Transient'));
     resetting.close();
   });
 
@@ -117,7 +118,7 @@ describe('HTTP transport over real sockets', () => {
     const url = await listen(raw);
     const t = httpTransport({ keepAlive: false });
     const fails = async (path: string, pattern: RegExp) =>
-      assert.rejects(t.transport(req(`${url}${path}`, { timeoutMs: 300 })), (e: unknown) => e instanceof TransportError && !e.unreachable && pattern.test(e.message));
+      assert.rejects(t.transport(req(`${url}${path}`, { timeoutMs: 300 })), (e: unknown) => isEc2netError(e, 'Transient') && pattern.test(e.message));
     await fails('/silent', /no answer within 300 ms/);
     await fails('/trickle', /no answer within 300 ms/);
     await fails('/huge', /exceeds 65536 bytes/);
@@ -181,7 +182,7 @@ describe('HTTP transport over real sockets', () => {
     const t = httpTransport({ keepAlive: true, maxConnections: 1, overflowAfterMs: 10_000 });
     try {
       const first = t.transport(req(`${url}/a`, { timeoutMs: 400 }));
-      await assert.rejects(t.transport(req(`${url}/b`, { timeoutMs: 50 })), (e: unknown) => e instanceof TransportError && !e.unreachable && /no connection free within 50 ms/.test(e.message));
+      await assert.rejects(t.transport(req(`${url}/b`, { timeoutMs: 50 })), (e: unknown) => isEc2netError(e, 'Transient') && /no connection free within 50 ms/.test(e.message));
       await assert.rejects(first, /no answer within 400 ms/);
       // The silent connection was destroyed at its deadline: its slot serves the next request on a new connection.
       silent = false;
@@ -203,7 +204,7 @@ describe('HTTP transport over real sockets', () => {
       const started = Date.now();
       t.destroy();
       await assert.rejects(waiting, /transport closed/);
-      await assert.rejects(busy, TransportError);
+      await assert.rejects(busy, (e: unknown) => isEc2netError(e, 'Transient'));
       assert.ok(Date.now() - started < 1000);
     } finally {
       t.destroy();

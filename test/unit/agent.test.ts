@@ -259,7 +259,7 @@ describe('ec2ifup', () => {
   test('an interface whose MAC IMDS does not list is not an ENI', async () => {
     const { ctx, kernel } = world();
     kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true, altnames: [] });
-    await assert.rejects(ifup(ctx, 'docker0'), (e: unknown) => e instanceof Ec2netError && e.kind === 'NotFound');
+    await assert.rejects(ifup(ctx, 'docker0'), (e: unknown) => e instanceof Ec2netError && e.kind === 'NotAnEni');
   });
 
   test('an invalid IMDS value is refused: nothing is written or applied', async () => {

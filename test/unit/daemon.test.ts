@@ -10,6 +10,7 @@ import { Ec2netDaemon, MAX_REPAIRS_PER_WINDOW } from '../../src/daemon/daemon.js
 import { ifdown } from '../../src/agent/ifdown.js';
 import { ifup } from '../../src/agent/ifup.js';
 import { EC2NET_PROTOCOL } from '../../src/config.js';
+import { MAX_ATTEMPTS } from '../../src/imds/client.js';
 import type { KernelEvent } from '../../src/ports/netlink-events.js';
 import { FakeKernel } from '../fakes/kernel.js';
 import { FakeImds, type FakeEni } from '../fakes/imds.js';
@@ -297,5 +298,42 @@ test('a blip of an empty MAC listing changes nothing and abandons nothing: the n
   await w.until();
   assert.equal(ours(w.kernel, 10001).length, 1, 'the secondary IP removed from IMDS after the blip stayed');
   assert.equal(eth1()?.lastError, undefined);
+  await w.daemon.stop();
+});
+
+test('a failure that cannot pass until IMDS changes is tried again a refresh period later; a Transient one on the short backoff', async () => {
+  const w = await world();
+  const key = `network/interfaces/macs/${ETH2.mac}/local-ipv4s`;
+  w.imds.attach(ETH2);
+  w.imds.set(key, '10.0.1.20;reboot');
+  w.kernel.links_.push({ index: 4, name: 'eth2', mac: ETH2.mac, up: false, altnames: [] });
+  w.dhcp.leases.set('eth2', '10.0.1.20/24');
+  w.emit({ kind: 'link', op: 'new', index: 4, name: 'eth2', mac: ETH2.mac });
+  await w.until();
+  const eth2 = () => w.daemon.status().find((x) => x.ifname === 'eth2');
+  assert.equal(eth2()?.lastError?.kind, 'InvalidMetadata');
+  // Fixed in IMDS 5 s later: the 2 s backoff of a retryable failure would have applied it within seconds.
+  await w.scheduler.advance(5_000);
+  w.imds.set(key, '10.0.1.20');
+  for (let i = 0; i < 25; i++) await w.scheduler.advance(1_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10002).length, 0, 'not tried again within 30 s');
+  for (let i = 0; i < 40 && ours(w.kernel, 10002).length === 0; i++) await w.scheduler.advance(1_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10002).length, 1, 'tried again once the refresh period had passed');
+
+  // A Transient failure (IMDS answers 503) is retried on the short backoff.
+  const eth3 = { ...ETH2, mac: '02:00:00:00:00:04', id: 'eni-00000000000000004', deviceNumber: 3, ipv4s: ['10.0.1.30'] };
+  const key3 = `network/interfaces/macs/${eth3.mac}/local-ipv4s`;
+  w.imds.attach(eth3);
+  w.imds.fail(key3, { status: 503 }, MAX_ATTEMPTS);
+  w.kernel.links_.push({ index: 5, name: 'eth3', mac: eth3.mac, up: false, altnames: [] });
+  w.dhcp.leases.set('eth3', '10.0.1.30/24');
+  w.emit({ kind: 'link', op: 'new', index: 5, name: 'eth3', mac: eth3.mac });
+  for (let i = 0; i < 100 && !w.daemon.status().find((x) => x.ifname === 'eth3')?.lastError; i++) await w.scheduler.advance(50);
+  assert.equal(w.daemon.status().find((x) => x.ifname === 'eth3')?.lastError?.kind, 'Transient');
+  for (let i = 0; i < 15 && ours(w.kernel, 10003).length === 0; i++) await w.scheduler.advance(1_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10003).length, 1, 'configured on the short backoff');
   await w.daemon.stop();
 });

@@ -8,13 +8,14 @@ import {
   MAX_ATTEMPTS,
   MAX_BODY_BYTES,
   REQUEST_TIMEOUT_MS,
-  TransportError,
+  transportError,
   backoffMs,
   type HttpRequest,
   type HttpResponse,
   type ImdsClock,
 } from '../../src/imds/client.js';
 import { VERSION } from '../../src/version.js';
+import type { Ec2netError } from '../../src/errors.js';
 
 const V4 = DEFAULT_ENDPOINTS[0];
 const V6 = DEFAULT_ENDPOINTS[1];
@@ -42,7 +43,7 @@ class FakeClock implements ImdsClock {
   }
 }
 
-type Fault = { status: number; body?: string } | { error: TransportError };
+type Fault = { status: number; body?: string } | { error: Ec2netError };
 
 /**
  * An in-memory IMDSv2 behind both endpoints. Tokens are issued by PUT with the TTL asked for and expire against
@@ -59,7 +60,7 @@ class FakeImds {
   /** Faults per URL path (e.g. '/latest/api/token', '/latest/meta-data/mac'), consumed in order. */
   readonly pathFaults = new Map<string, Fault[]>();
   /** Endpoints that fail every request. */
-  readonly endpointDown = new Map<string, TransportError>();
+  readonly endpointDown = new Map<string, Ec2netError>();
   /** Overrides the token body the PUT returns, consumed in order. */
   readonly tokenBodies: string[] = [];
   alwaysFault = new Map<string, Fault>();
@@ -103,7 +104,7 @@ class FakeImds {
     const value = this.values.get(url.pathname.slice(META.length));
     if (value === undefined) return this.answer(404, '');
     // The real transport refuses a body over maxBytes rather than buffering it.
-    if (Buffer.byteLength(value) > req.maxBytes) return this.fail(new TransportError(`response body exceeds ${req.maxBytes} bytes`, false));
+    if (Buffer.byteLength(value) > req.maxBytes) return this.fail(transportError(`response body exceeds ${req.maxBytes} bytes`, false));
     return this.answer(200, value);
   };
 
@@ -112,7 +113,7 @@ class FakeImds {
     return { status, body };
   }
 
-  private fail(e: TransportError): never {
+  private fail(e: Ec2netError): never {
     this.outcomes.push('throw');
     throw e;
   }
@@ -347,7 +348,7 @@ describe('ImdsClient answers and retries', () => {
 describe('ImdsClient endpoints and transport options', () => {
   test('an unreachable first endpoint falls over to the second, and stays there', async () => {
     const { imds, client, clock } = setup();
-    imds.endpointDown.set(V4, new TransportError('EHOSTUNREACH: no route', true));
+    imds.endpointDown.set(V4, transportError('EHOSTUNREACH: no route', true));
     assert.equal((await client.get('mac')).kind, 'found');
     assert.equal((await client.get('instance-id')).kind, 'found');
     assert.equal(imds.requests.filter((r) => r.url.startsWith(V4)).length, 1);
@@ -359,7 +360,7 @@ describe('ImdsClient endpoints and transport options', () => {
   test('requests in flight together that all find the endpoint gone fall over once, not once each', async () => {
     const { imds, client } = setup();
     assert.equal((await client.get('mac')).kind, 'found');
-    imds.endpointDown.set(V4, new TransportError('EHOSTUNREACH: no route', true));
+    imds.endpointDown.set(V4, transportError('EHOSTUNREACH: no route', true));
     const answers = await Promise.all(['mac', 'instance-id', 'mac', 'instance-id', 'mac'].map((k) => client.get(k)));
     assert.deepEqual(answers.map((a) => a.kind), ['found', 'found', 'found', 'found', 'found']);
     // Each of the five met the dead endpoint once; none was sent back to it by another's failure.
@@ -370,7 +371,7 @@ describe('ImdsClient endpoints and transport options', () => {
 
   test('a failure that is not "unreachable" does not fall over', async () => {
     const { imds, client } = setup();
-    imds.endpointDown.set(V4, new TransportError('no answer within 2000 ms', false));
+    imds.endpointDown.set(V4, transportError('no answer within 2000 ms', false));
     const answer = await client.get('mac');
     assert.equal(answer.kind, 'transient');
     assert.match(answer.kind === 'transient' ? answer.reason : '', /no answer within 2000 ms/);
@@ -378,7 +379,7 @@ describe('ImdsClient endpoints and transport options', () => {
     assert.equal(imds.requests.length, MAX_ATTEMPTS);
   });
 
-  test('an error that is not a TransportError does not fall over', async () => {
+  test('an error that is not a transport failure does not fall over', async () => {
     const { imds } = setup();
     const transport = imds.transport;
     const c = new ImdsClient({
@@ -400,8 +401,8 @@ describe('ImdsClient endpoints and transport options', () => {
 
   test('every endpoint unreachable: transient, bounded by attempts × endpoints', async () => {
     const { imds, client } = setup();
-    imds.endpointDown.set(V4, new TransportError('ENETUNREACH', true));
-    imds.endpointDown.set(V6, new TransportError('EADDRNOTAVAIL', true));
+    imds.endpointDown.set(V4, transportError('ENETUNREACH', true));
+    imds.endpointDown.set(V6, transportError('EADDRNOTAVAIL', true));
     const answer = await client.get('mac');
     assert.equal(answer.kind, 'transient');
     assert.match(answer.kind === 'transient' ? answer.reason : '', /ENETUNREACH|EADDRNOTAVAIL/);
@@ -411,7 +412,7 @@ describe('ImdsClient endpoints and transport options', () => {
   test('an endpoint that drops mid-way: the GET falls over and still succeeds', async () => {
     const { imds, client } = setup();
     assert.equal((await client.get('mac')).kind, 'found');
-    imds.endpointDown.set(V4, new TransportError('ECONNREFUSED', true));
+    imds.endpointDown.set(V4, transportError('ECONNREFUSED', true));
     assert.deepEqual(await client.get('instance-id'), { kind: 'found', body: 'i-0123456789abcdef0' });
     assert.ok(imds.requestsTo('GET', V6).length >= 1);
   });
@@ -446,7 +447,7 @@ describe('ImdsClient endpoints and transport options', () => {
     const v4 = imds.requests.filter((r) => r.url.startsWith(V4));
     assert.ok(v4.length >= 2);
     assert.ok(v4.every((r) => r.localAddress === '10.0.1.10'));
-    imds.endpointDown.set(V4, new TransportError('EHOSTUNREACH', true));
+    imds.endpointDown.set(V4, transportError('EHOSTUNREACH', true));
     assert.equal((await client.get('instance-id')).kind, 'found');
     const v6 = imds.requests.filter((r) => r.url.startsWith(V6));
     assert.ok(v6.length >= 1);

@@ -77,7 +77,7 @@ interface Sent { type: number; flags: number; payload: Buffer }
 /**
  * A NetlinkKernel that was never constructed, so it has no socket: the encoders on its prototype run as they do for
  * real, and the two private methods they call are replaced: change() records the request instead of sending it,
- * indexOf() answers from INDEX (NotFound otherwise, as the real one does).
+ * indexOf() answers from INDEX (NoSuchInterface otherwise, as the real one does).
  */
 function recordingKernel(): { kernel: NetlinkKernel; sent: Sent[] } {
   const sent: Sent[] = [];
@@ -85,7 +85,7 @@ function recordingKernel(): { kernel: NetlinkKernel; sent: Sent[] } {
     change: async (_what: string, _fields: unknown, _benign: string[], type: number, flags: number, payload: Buffer) =>
       void sent.push({ type, flags, payload }),
     indexOf: async (name: string) =>
-      INDEX.get(name) ?? Promise.reject(new Ec2netError('NotFound', 'no such interface', { iface: name })),
+      INDEX.get(name) ?? Promise.reject(new Ec2netError('NoSuchInterface', 'no such interface', { iface: name })),
   }) as unknown as NetlinkKernel;
   return { kernel, sent };
 }
@@ -127,10 +127,10 @@ describe('encode → parse round trips (a request and the dump entry share the l
     });
   }
 
-  test('a route on an interface that is gone: add fails NotFound, delete sends nothing', async () => {
+  test('a route on an interface that is gone: add fails NoSuchInterface, delete sends nothing', async () => {
     const { kernel, sent } = recordingKernel();
     const r: Route = { ...(routes[0] as Route), dev: 'eth9' };
-    await assert.rejects(kernel.addRoute(r), (e) => e instanceof Ec2netError && e.kind === 'NotFound');
+    await assert.rejects(kernel.addRoute(r), (e) => e instanceof Ec2netError && e.kind === 'NoSuchInterface');
     await kernel.delRoute(r);
     assert.equal(sent.length, 0);
   });
