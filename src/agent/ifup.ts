@@ -242,7 +242,7 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
     // Before the link comes up: the first RA then installs its default route with this metric.
     if (p.raRouteMetric !== undefined && (await ctx.kernel.setRaRouteMetric(ifname, p.raRouteMetric))) changed = true;
     // After activation the snapshot is stale (DHCP added the address); otherwise it is what converge starts from.
-    const activated = !meta.isPrimary && (await activate(ctx, p, link, snap));
+    const activated = p.activated && (await activate(ctx, p, link, snap));
     let current: KernelSnapshot | undefined = activated ? undefined : snap;
     let routerMissing = false;
     if (p.wantsIpv6Router && !hasIpv6Default(p)) {
@@ -257,9 +257,11 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
         routerMissing = true;
       }
     }
-    for (const altname of p.altnames.filter((a) => !link.altnames.includes(a))) {
-      await ctx.kernel.addAltname(ifname, altname);
+    const altnames = p.altnames.filter((a) => !link.altnames.includes(a));
+    for (const altname of altnames) await ctx.kernel.addAltname(ifname, altname);
+    if (altnames.length > 0) {
       changed = true;
+      current = undefined;
     }
 
     const own = { protocol: ctx.config.settings.protocol, ownedAddresses: owned };

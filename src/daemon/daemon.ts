@@ -13,8 +13,7 @@ import type { AgentContext } from '../agent/context.js';
 import { ifup, ipv6RouterIn, planWith, readRecord } from '../agent/ifup.js';
 import { Ec2netError, isEc2netError, toEc2netError } from '../errors.js';
 import type { Plan } from '../planner/plan.js';
-import { converge, observedFor } from '../reconcile/converge.js';
-import { diff, isEmpty } from '../reconcile/diff.js';
+import { converge, unconverged } from '../reconcile/converge.js';
 import { listEniMacs, rereadAddresses, topLevelMac } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
 import type { ImdsClient } from '../imds/client.js';
@@ -366,7 +365,7 @@ export class Ec2netDaemon {
         (next === previous || JSON.stringify(next) === JSON.stringify(previous)) &&
         // The ifcfg file or networkd unit as the last configure wrote it (the primary's are the image's).
         (first === undefined || text === first.content) &&
-        (snap === undefined || this.kernelSettled(next, previous, meta.isPrimary, link, snap));
+        (snap === undefined || this.kernelSettled(next, previous, snap));
       if (!settled) return configure();
       // The same plan, planned from this round's metadata: kept, so that the next round, asking IMDS again with
       // this metadata and getting the same answers, gets this very plan back and compares nothing.
@@ -383,18 +382,10 @@ export class Ec2netDaemon {
     return false;
   }
 
-  /** Whether the snapshot holds everything the plan asks for: rules, routes, addresses, link up, altnames. */
-  private kernelSettled(next: Plan, previous: Plan, isPrimary: boolean, link: Link, snap: KernelSnapshot): boolean {
+  /** Whether the snapshot holds everything the plan asks for (the one definition: reconcile/converge.ts). */
+  private kernelSettled(next: Plan, previous: Plan, snap: KernelSnapshot): boolean {
     const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(previous.addresses.map((a) => a.address)) };
-    const observed = observedFor(snap, next);
-    const changes = diff(next, observed, own);
-    return (
-      isEmpty(changes) &&
-      changes.conflicts.length === 0 &&
-      (next.skip !== undefined || isPrimary || link.up) &&
-      (next.primaryIpv4 === undefined || isPrimary || observed.addresses.some((a) => a.address.startsWith(`${next.primaryIpv4}/`))) &&
-      next.altnames.every((a) => link.altnames.includes(a))
-    );
+    return unconverged(next, snap, own).problems.length === 0;
   }
 
   private retryDelay(failures: number): number {

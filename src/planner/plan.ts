@@ -75,6 +75,8 @@ export interface Plan {
   readonly addresses: readonly Address[];
   /** The address DHCP must have put on the interface before routes that name it as source can exist. */
   readonly primaryIpv4?: string;
+  /** The agent brings the link up and runs its DHCP: every ENI but the primary, whose link is the image's. */
+  readonly activated: boolean;
   /** The ENI has IPv6 source rules, whose table needs a default route via the router RA names. */
   readonly wantsIpv6Router: boolean;
   /**
@@ -101,7 +103,7 @@ export function plan(input: PlanInput): Plan {
   const table = tableId(meta.networkCard, meta.deviceNumber);
   const base = { ifname, mac: meta.mac, eniId: meta.eniId, table };
   if (!flags.ec2sync) {
-    return { ...base, skip: 'EC2SYNC=no in the ifcfg file', rules: [], routes: [], addresses: [], files: [], altnames: [], wantsIpv6Router: false };
+    return { ...base, skip: 'EC2SYNC=no in the ifcfg file', rules: [], routes: [], addresses: [], files: [], altnames: [], wantsIpv6Router: false, activated: false };
   }
   const primary = meta.localIpv4s[0] as string;
   // An IPv6-only subnet gives the ENI a 169.254.x.x address: there is nothing to route over IPv4.
@@ -182,6 +184,7 @@ export function plan(input: PlanInput): Plan {
     routes,
     addresses,
     ...(subnet ? { primaryIpv4: primary } : {}),
+    activated: !meta.isPrimary,
     wantsIpv6Router,
     ...(raRouteMetric !== undefined ? { raRouteMetric } : {}),
     files,

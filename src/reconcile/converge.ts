@@ -1,6 +1,13 @@
 /**
- * observe → diff → apply → read back → verify, for one ENI. The same path runs for first configuration,
- * re-runs, and teardown (teardown is converging to an empty desired state).
+ * What "converged" means for one ENI, and the one check of it (unconverged): the link up and holding DHCP's
+ * address (where the agent activates it), its altnames, and exactly the planned secondary addresses, rules and
+ * routes. ec2ifup verifies against it, drift repair re-applies and verifies against it, and the daemon's refresh
+ * round reads it from a snapshot to decide whether an ENI needs a configure. The runs that change an interface
+ * (ifup, repair) hold its lock; the round only reads.
+ *
+ * converge: observe → diff → apply → read back → verify. The same path runs for first configuration, re-runs,
+ * repair and teardown (teardown is converging to an empty desired state). It applies rules, routes and
+ * addresses; bringing the link up, DHCP and altnames are ifup's, before it converges.
  */
 import { Ec2netError } from '../errors.js';
 import { MAIN_TABLE, describeAddress, describeRoute, describeRule, type Address, type Route, type Rule } from '../model/state.js';
@@ -96,7 +103,7 @@ export function summarize(c: Changes): Record<string, number> {
   };
 }
 
-/** What is still wrong after apply, one line per item, for the VerificationError. */
+/** What is still wrong, one line per item, for the VerificationError and the log. */
 function leftovers(c: Changes): string[] {
   return [
     ...c.addRules.map((r) => `missing rule: ${describeRule(r)}`),
@@ -109,6 +116,33 @@ function leftovers(c: Changes): string[] {
   ];
 }
 
+/** What the link itself lacks, one line per item: up, DHCP's address, altnames. */
+function linkProblems(desired: Desired, snap: KernelSnapshot, observed: Observed): string[] {
+  const link = snap.links.find((l) => l.name === desired.ifname);
+  const problems: string[] = [];
+  if (desired.activated) {
+    if (!link?.up) problems.push(`link ${desired.ifname} is not up`);
+    const want = desired.primaryIpv4;
+    if (want !== undefined && !observed.addresses.some((a) => a.address.startsWith(`${want}/`))) problems.push(`missing DHCP address: ${want} on ${desired.ifname}`);
+  }
+  for (const name of desired.altnames ?? []) if (!link?.altnames.includes(name)) problems.push(`missing altname: ${name} on ${desired.ifname}`);
+  return problems;
+}
+
+export interface Unconverged {
+  /** The rules, routes and addresses to add and remove. */
+  readonly changes: Changes;
+  /** Everything that is not as desired, the link's state included, one line per item; empty: converged. */
+  readonly problems: readonly string[];
+}
+
+/** The one definition of converged: one ENI's desired state against a snapshot. */
+export function unconverged(desired: Desired, snap: KernelSnapshot, own: Ownership): Unconverged {
+  const observed = observedFor(snap, desired);
+  const changes = diff(desired, observed, own);
+  return { changes, problems: [...leftovers(changes), ...linkProblems(desired, snap, observed)] };
+}
+
 export interface ConvergeResult {
   readonly applied: Changes;
 }
@@ -118,20 +152,19 @@ export interface ConvergeResult {
  * nothing needs changing, that read is the verification; otherwise the kernel is read back after applying.
  */
 export async function converge(kernel: KernelPort, desired: Desired, own: Ownership, log: Logger, current?: KernelSnapshot): Promise<ConvergeResult> {
-  const before = diff(desired, observedFor(current ?? (await kernel.snapshot()), desired), own);
+  const before = unconverged(desired, current ?? (await kernel.snapshot()), own);
   let after = before;
-  if (!isEmpty(before)) {
-    log.info({ table: desired.table, ...summarize(before) }, 'applying changes');
-    await apply(kernel, before);
-    after = diff(desired, observedFor(await kernel.snapshot(), desired), own);
+  if (!isEmpty(before.changes)) {
+    log.info({ table: desired.table, ...summarize(before.changes) }, 'applying changes');
+    await apply(kernel, before.changes);
+    after = unconverged(desired, await kernel.snapshot(), own);
   }
-  const problems = leftovers(after);
-  if (problems.length > 0) {
-    throw new Ec2netError('VerificationError', `kernel state does not match the plan: ${problems.join('; ')}`, {
+  if (after.problems.length > 0) {
+    throw new Ec2netError('VerificationError', `kernel state does not match the plan: ${after.problems.join('; ')}`, {
       iface: desired.ifname,
       table: desired.table,
-      problems,
+      problems: after.problems,
     });
   }
-  return { applied: before };
+  return { applied: before.changes };
 }

@@ -22,6 +22,15 @@ export interface Desired {
   readonly rules: readonly Rule[];
   readonly routes: readonly Route[];
   readonly addresses: readonly Address[];
+  /**
+   * The agent brings the link up and runs its DHCP (every ENI but the primary, whose link is the image's): the
+   * link must be up and hold `primaryIpv4`. Absent when tearing down.
+   */
+  readonly activated?: boolean;
+  /** The address DHCP puts on the interface. */
+  readonly primaryIpv4?: string;
+  /** Alternative names the link must carry. */
+  readonly altnames?: readonly string[];
 }
 
 export interface Observed {
