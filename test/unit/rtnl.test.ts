@@ -13,21 +13,10 @@ import { Ec2netError } from '../../src/errors.js';
 import { formatIpv6, ipv6FromBytes } from '../../src/model/ipv6.js';
 import { addressKey, type Address, type Family, type Link, type Route, type Rule } from '../../src/model/state.js';
 import { NetlinkKernel } from '../../src/ports/netlink-kernel.js';
+import { AF, FRA, FR_ACT_TO_TBL, IFA, IFA_F_NODAD, IFA_F_NOPREFIXROUTE, IFF_UP, NLMSG_DONE, NLMSG_ERROR, NLM_F_CREATE, NLM_F_EXCL, RTA, RTM } from '../../src/ports/netlink-constants.js';
 import { eachMessage, parseAddress, parseErrno, parseLink, parseRoute, parseRule } from '../../src/ports/rtnl-parse.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/rtnl/', import.meta.url));
-// <linux/netlink.h>: NLMSG_ERROR, NLMSG_DONE, NLM_F_*; <linux/rtnetlink.h>: RTM_*.
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-const RTM = { NEWLINK: 16, SETLINK: 19, NEWADDR: 20, DELADDR: 21, NEWROUTE: 24, DELROUTE: 25, NEWRULE: 32, DELRULE: 33, NEWLINKPROP: 108 };
-const FRA_SRC = 2; // <linux/fib_rules.h>
-const FRA_PRIORITY = 6;
-const FRA_TABLE = 15;
-const IFA_FLAGS = 8; // <linux/if_addr.h>
-const IFA_F_NODAD = 0x02;
-const IFA_F_NOPREFIXROUTE = 0x200;
 const INDEX = new Map([['eth1', 2], ['eth2', 3]]);
 const NAMES = new Map([...INDEX].map(([name, i]) => [i, name]));
 
@@ -152,7 +141,7 @@ describe('encode → parse round trips (a request and the dump entry share the l
 
   test('an IPv6 address is asked for with the IFA_FLAGS the kernel reports for `ip addr add ... nodad noprefixroute`', async () => {
     const ifaFlags = (m: Msg) => {
-      const a = attrs(m, 8).find((x) => x.type === IFA_FLAGS);
+      const a = attrs(m, 8).find((x) => x.type === IFA.FLAGS);
       return a ? m.buf.readUInt32LE(a.off + 4) : 0;
     };
     const { kernel, sent } = recordingKernel();
@@ -177,7 +166,7 @@ describe('encode → parse round trips (a request and the dump entry share the l
     assert.deepEqual(parseLink(down.buf, down.start, down.end), { ...link, up: false });
     // ifi_change, the mask of flags to change: IFF_UP only. With 0, net/core/rtnetlink.c (do_setlink) takes ifi_flags
     // as all the flags, or, when they are 0 too (a down request), changes nothing.
-    for (const m of [up, down]) assert.equal(m.buf.readUInt32LE(m.start + 12), 1, 'ifi_change: IFF_UP only');
+    for (const m of [up, down]) assert.equal(m.buf.readUInt32LE(m.start + 12), IFF_UP, 'ifi_change: IFF_UP only');
     assert.deepEqual(parseLink(alt.buf, alt.start, alt.end), { index: 2, name: '', mac: '00:00:00:00:00:00', up: false, altnames: ['ens6'] });
   });
 });
@@ -289,8 +278,8 @@ describe('captured kernel dumps (kernel 6.18.44, iproute2 6.1.0) against `ip -js
 
 describe('parser edge cases', () => {
   /** fib_rule_hdr: AF_INET, src_len, table byte 7, action FR_ACT_TO_TBL. */
-  const ruleHdr = (srcLen: number, family = 2) => Buffer.from([family, 0, srcLen, 0, 7, 0, 0, 1, 0, 0, 0, 0]);
-  const src = nla(FRA_SRC, Buffer.from([10, 0, 1, 6]));
+  const ruleHdr = (srcLen: number, family: number = AF.INET) => Buffer.from([family, 0, srcLen, 0, 7, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0]);
+  const src = nla(FRA.SRC, Buffer.from([10, 0, 1, 6]));
 
   test('eachMessage walks messages back to back, aligned to 4 bytes even when a length is not', () => {
     const seen: Array<[number, number, number]> = [];
@@ -312,18 +301,18 @@ describe('parser edge cases', () => {
   test('unknown attributes are skipped, odd lengths padded', () => {
     const odd = nla(0x7ff, Buffer.from([1, 2, 3, 4, 5]));
     const empty = nla(99, Buffer.alloc(0));
-    const buf = Buffer.concat([ruleHdr(32), odd, src, empty, nla(FRA_PRIORITY, u32(500)), nla(FRA_TABLE, u32(10001))]);
+    const buf = Buffer.concat([ruleHdr(32), odd, src, empty, nla(FRA.PRIORITY, u32(500)), nla(FRA.TABLE, u32(10001))]);
     assert.deepEqual(parseRule(buf), { family: 4, src: '10.0.1.6/32', table: 10001, priority: 500, protocol: 0 });
   });
 
   test('an attribute whose length runs past the message is not read, nor anything after it', () => {
     // table 7 is the header's byte: the FRA_TABLE that claims 64 bytes, and the FRA_PRIORITY after it, are not read.
-    const bad = nla(FRA_TABLE, u32(10001), 64);
+    const bad = nla(FRA.TABLE, u32(10001), 64);
     const rule = { family: 4, src: '10.0.1.6/32', table: 7, priority: 0, protocol: 0 };
-    assert.deepEqual(parseRule(Buffer.concat([ruleHdr(32), src, bad, nla(FRA_PRIORITY, u32(500))])), rule);
+    assert.deepEqual(parseRule(Buffer.concat([ruleHdr(32), src, bad, nla(FRA.PRIORITY, u32(500))])), rule);
     // Whole attributes lying in the buffer beyond the message's end belong to someone else.
     const msg = Buffer.concat([ruleHdr(32), src]);
-    const buf = Buffer.concat([msg, nla(FRA_PRIORITY, u32(500)), nla(FRA_TABLE, u32(10001))]);
+    const buf = Buffer.concat([msg, nla(FRA.PRIORITY, u32(500)), nla(FRA.TABLE, u32(10001))]);
     assert.deepEqual(parseRule(buf, 0, msg.length), rule);
   });
 
@@ -345,7 +334,7 @@ describe('parser edge cases', () => {
   test('every truncation of a captured route parses as the bytes before the cut alone do: nothing past `end` is read', () => {
     const m = captured('route').find((x) => x.type === RTM.NEWROUTE && parseRoute(x.buf, NAMES, x.start, x.end)?.gateway === 'fe80::1');
     assert.ok(m);
-    const gateway = attrs(m, 12).find((a) => a.type === 5); // RTA_GATEWAY, <linux/rtnetlink.h>
+    const gateway = attrs(m, 12).find((a) => a.type === RTA.GATEWAY);
     assert.ok(gateway);
     const gatewayEnd = gateway.off + gateway.len;
     for (let end = m.start + 12; end <= m.end; end++) {
@@ -357,7 +346,7 @@ describe('parser edge cases', () => {
 
   test('families other than IPv4 and IPv6 are left out (multicast routing rules, say)', () => {
     // RTNL_FAMILY_IPMR is 128 in <linux/rtnetlink.h>: an AF_UNSPEC rule dump holds them on kernels with ipmr tables.
-    assert.equal(parseRule(Buffer.concat([ruleHdr(0, 128), nla(FRA_TABLE, u32(10001))])), undefined);
+    assert.equal(parseRule(Buffer.concat([ruleHdr(0, 128), nla(FRA.TABLE, u32(10001))])), undefined);
   });
 
   test('parseErrno: the int32 after the header, 0 when there is none', () => {
@@ -366,7 +355,7 @@ describe('parser edge cases', () => {
   });
 
   test('IPv6 addresses come out in RFC 5952 form, as src/model/ipv6.ts formats them', () => {
-    const src6 = (bytes: Buffer) => parseRule(Buffer.concat([ruleHdr(128, 10), nla(FRA_SRC, bytes)]))?.src;
+    const src6 = (bytes: Buffer) => parseRule(Buffer.concat([ruleHdr(128, AF.INET6), nla(FRA.SRC, bytes)]))?.src;
     // RFC 5952 4.2.2: a single 0 group is not shortened; 4.2.3: the longest run, the first of equal ones, is.
     for (const [hex, text] of [
       ['20010db8000000010001000100010001', '2001:db8:0:1:1:1:1:1'],
