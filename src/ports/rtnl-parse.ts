@@ -7,6 +7,7 @@
  * address is formatted only when it is used. Layouts from <linux/netlink.h>, <linux/rtnetlink.h>,
  * <linux/fib_rules.h>, <linux/if_addr.h>, <linux/if_link.h>.
  */
+import { formatIpv6Bytes } from '../model/ipv6.js';
 import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/state.js';
 import { AF, FRA, IFA, IFF_UP, IFLA, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_HDRLEN, RTA, RTN_UNICAST, RT_SCOPE, RT_TABLE } from './netlink-constants.js';
 
@@ -19,10 +20,6 @@ function u16(buf: Buffer, off: number): number {
 function u32(buf: Buffer, off: number): number {
   return ((buf[off] as number) | ((buf[off + 1] as number) << 8) | ((buf[off + 2] as number) << 16)) + (buf[off + 3] as number) * 0x1000000;
 }
-
-/** Lower-case hex of a byte without leading zeros, and with them (two digits). */
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16));
-const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Fixed headers before the attributes: struct fib_rule_hdr and rtmsg, ifaddrmsg, ifinfomsg. */
 const RULE_ROUTE_HDRLEN = 12;
@@ -58,42 +55,10 @@ function familyAt(buf: Buffer, start: number): Family | undefined {
   return f === AF.INET ? 4 : f === AF.INET6 ? 6 : undefined;
 }
 
-/** RFC 5952 text of the 16 bytes at `s`: lower-case hex, no leading zeros, the first longest run of 2+ zero groups as `::`. */
-function ipv6At(buf: Buffer, s: number): string {
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (buf[s + 2 * i] !== 0 || buf[s + 2 * i + 1] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && buf[s + 2 * j] === 0 && buf[s + 2 * j + 1] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (i === bestStart) {
-      out += '::';
-      i += bestLen - 1;
-      continue;
-    }
-    if (out.length > 0 && out.charCodeAt(out.length - 1) !== 58) out += ':';
-    const hi = buf[s + 2 * i] as number;
-    const lo = buf[s + 2 * i + 1] as number;
-    out += hi === 0 ? HEX[lo] : (HEX[hi] as string) + HEX2[lo];
-  }
-  return out;
-}
-
 /** The address in an attribute's value [s, e): 4 bytes IPv4, 16 bytes IPv6, otherwise undefined. */
 function ipAt(buf: Buffer, s: number, e: number): string | undefined {
   if (e - s === 4) return `${buf[s]}.${buf[s + 1]}.${buf[s + 2]}.${buf[s + 3]}`;
-  if (e - s === 16) return ipv6At(buf, s);
+  if (e - s === 16) return formatIpv6Bytes(buf, s);
   return undefined;
 }
 
