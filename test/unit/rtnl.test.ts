@@ -10,11 +10,12 @@ import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Ec2netError } from '../../src/errors.js';
-import { formatIpv6, ipv6FromBytes } from '../../src/model/ipv6.js';
+import { formatIpv6, ipv6FromBytes, parseIpv6 } from '../../src/model/ipv6.js';
 import { addressKey, type Address, type Family, type Link, type Route, type Rule } from '../../src/model/state.js';
 import { NetlinkKernel } from '../../src/ports/netlink-kernel.js';
-import { AF, FRA, FR_ACT_TO_TBL, IFA, IFA_F_NODAD, IFA_F_NOPREFIXROUTE, IFF_UP, NLMSG_DONE, NLMSG_ERROR, NLM_F_CREATE, NLM_F_EXCL, RTA, RTM } from '../../src/ports/netlink-constants.js';
+import { AF, FRA, FR_ACT_TO_TBL, IFA, IFA_F_NODAD, IFA_F_NOPREFIXROUTE, IFF_UP, NLMSG_DONE, NLMSG_ERROR, NLM_F_CREATE, NLM_F_EXCL, RTA, RTM, RTN_UNICAST } from '../../src/ports/netlink-constants.js';
 import { eachMessage, parseAddress, parseErrno, parseLink, parseRoute, parseRule } from '../../src/ports/rtnl-parse.js';
+import { prng } from '../support/prng.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/rtnl/', import.meta.url));
 const INDEX = new Map([['eth1', 2], ['eth2', 3]]);
@@ -374,5 +375,73 @@ describe('parser edge cases', () => {
       }),
       { seed: 5952, numRuns: 500 },
     );
+  });
+
+  /**
+   * The address text of each parser that reads one (rule source, route gateway, address), for the same 16 bytes:
+   * each attribute sits at another offset of its message.
+   */
+  const parsed6 = (bytes: Buffer): string[] => {
+    const rtmsg = Buffer.from([AF.INET6, 0, 0, 0, 254, 0, 0, RTN_UNICAST, 0, 0, 0, 0]);
+    const ifaddrmsg = Buffer.concat([Buffer.from([AF.INET6, 128, 0, 0]), u32(2)]);
+    return [
+      parseRule(Buffer.concat([ruleHdr(128, AF.INET6), nla(FRA.SRC, bytes)]))?.src.replace(/\/128$/, ''),
+      parseRoute(Buffer.concat([rtmsg, nla(RTA.OIF, u32(2)), nla(RTA.GATEWAY, bytes)]), NAMES)?.gateway,
+      parseAddress(Buffer.concat([ifaddrmsg, nla(IFA.LOCAL, bytes)]), NAMES)?.address.replace(/\/128$/, ''),
+    ].map((text) => text ?? 'not parsed');
+  };
+  /** The 16 bytes of an address written as eight groups of hex, without the model's parser. */
+  const groupsToBytes = (long: string) => {
+    const groups = long.split(':');
+    assert.equal(groups.length, 8, long);
+    const b = Buffer.alloc(16);
+    groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), 2 * i));
+    return b;
+  };
+  /** WHATWG URL serialises an IPv6 host in RFC 5952 form: an oracle that is not our code. */
+  const canonical = (long: string) => new URL(`http://[${long}]/`).hostname.slice(1, -1);
+
+  test('the parsers and the model format IPv6 alike (RFC 5952 section 4), tricky cases', () => {
+    // RFC 5952 section 4: 4.1 no leading zeros; 4.2.1 `::` as long as it can be; 4.2.2 not for a single 0 group;
+    // 4.2.3 the longest run, the first of equal runs; 4.3 lower case. An IPv4-mapped address (section 5 suggests a
+    // dotted quad) is hex in both: parseIpv6 takes no dotted quad, and diff.ts compares the parsers' text with the model's.
+    for (const [long, text] of [
+      ['0:0:0:0:0:0:0:0', '::'],
+      ['0:0:0:0:0:0:0:1', '::1'],
+      ['fe80:0:0:0:0:0:0:1', 'fe80::1'],
+      ['2001:db8:0:0:0:0:0:0', '2001:db8::'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'],
+      ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+      ['0:0:0:0:0:ffff:0102:0304', '::ffff:102:304'],
+      ['0001:0:0:0:0:0:0:0', '1::'],
+      ['0:0:1:0:0:0:0:0', '0:0:1::'],
+      ['2001:0DB8:00A0:0B00:C000:0:0:00FF', '2001:db8:a0:b00:c000::ff'],
+      ['FE80:0:0:0:ABCD:EF01:0:0', 'fe80::abcd:ef01:0:0'],
+    ] as const) {
+      assert.equal(canonical(long), text, `oracle, ${long}`);
+      assert.equal(formatIpv6(parseIpv6(long) as bigint), text, `model, ${long}`);
+      assert.deepEqual(parsed6(groupsToBytes(long)), [text, text, text], `parsers, ${long}`);
+    }
+  });
+
+  test('the parsers and the model format IPv6 alike on random addresses rich in zero groups (RFC 5952 section 4)', () => {
+    // Runs of zero groups of every length and place, ties among them; the other groups short and long hex.
+    const random = prng(5952);
+    const group = () => {
+      const r = random();
+      if (r < 0.6) return 0;
+      if (r < 0.7) return 1;
+      if (r < 0.8) return 0xff00;
+      return Math.floor(random() * 0x10000);
+    };
+    for (let n = 0; n < 2000; n++) {
+      const bytes = Buffer.alloc(16);
+      for (let i = 0; i < 8; i++) bytes.writeUInt16BE(group(), 2 * i);
+      const long = [...Array(8).keys()].map((i) => bytes.readUInt16BE(2 * i).toString(16)).join(':');
+      const text = formatIpv6(ipv6FromBytes(bytes));
+      assert.equal(text, canonical(long), `model, ${long}`);
+      assert.deepEqual(parsed6(bytes), [text, text, text], `parsers, ${long}`);
+    }
   });
 });
