@@ -39,27 +39,51 @@ export function parseIpv6(text: string): bigint | undefined {
   return value;
 }
 
-export function formatIpv6(value: bigint): string {
-  const g = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));
-  // RFC 5952: the longest run of two or more zero groups (the first of equal runs) becomes `::`.
+/** Lower-case hex of a byte without leading zeros, and with them (two digits). */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16));
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * RFC 5952 (section 4) text of the 16 bytes, in network order, at `offset`: lower-case hex without leading zeros,
+ * the longest run of two or more zero groups (the first of equal runs) as `::`. The one IPv6 formatter: the
+ * rtnetlink parsers call it on an attribute in place (no copy, no BigInt), formatIpv6 on a value's bytes.
+ */
+export function formatIpv6Bytes(b: Uint8Array, offset = 0): string {
   let bestStart = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
+    if (b[offset + 2 * i] !== 0 || b[offset + 2 * i + 1] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && g[j] === 0) j++;
+    while (j < 8 && b[offset + 2 * j] === 0 && b[offset + 2 * j + 1] === 0) j++;
     if (j - i > bestLen) {
       bestStart = i;
       bestLen = j - i;
     }
     i = j;
   }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(g);
-  return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out.length > 0 && out.charCodeAt(out.length - 1) !== 58) out += ':';
+    const hi = b[offset + 2 * i] as number;
+    const lo = b[offset + 2 * i + 1] as number;
+    out += hi === 0 ? HEX[lo] : (HEX[hi] as string) + HEX2[lo];
+  }
+  return out;
+}
+
+/** formatIpv6 writes a value's bytes here; formatIpv6Bytes reads them before it returns, so one buffer serves every call. */
+const SCRATCH = Buffer.alloc(16);
+
+export function formatIpv6(value: bigint): string {
+  return formatIpv6Bytes(writeIpv6(SCRATCH, value));
 }
 
 export function maskOf6(prefixLen: number): bigint {
@@ -91,11 +115,15 @@ export function covers6(outer: Cidr6, inner: Cidr6): boolean {
   return inner.prefixLen >= outer.prefixLen && contains6(outer, inner.base);
 }
 
-export function ipv6Bytes(value: bigint): Buffer {
-  const b = Buffer.alloc(16);
+/** The 16 bytes of `value` in network order, written into `b`; returns `b`. */
+function writeIpv6(b: Buffer, value: bigint): Buffer {
   b.writeBigUInt64BE(value >> 64n, 0);
   b.writeBigUInt64BE(value & 0xffffffffffffffffn, 8);
   return b;
+}
+
+export function ipv6Bytes(value: bigint): Buffer {
+  return writeIpv6(Buffer.alloc(16), value);
 }
 
 export function ipv6FromBytes(b: Buffer, offset = 0): bigint {

@@ -6,7 +6,7 @@
  */
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { eachMessage, parseAddressEvent, parseLink, parseRouteEvent, parseRule } from './rtnl-parse.js';
-import { RTM } from './netlink-constants.js';
+import { NETLINK_ROUTE, RTM, RTNLGRP } from './netlink-constants.js';
 
 export type Op = 'new' | 'del';
 
@@ -21,9 +21,16 @@ export interface EventSource {
   close(): void;
 }
 
-const NETLINK_ROUTE = 0;
-/** RTNLGRP_* from <linux/rtnetlink.h>: links, and addresses, routes and rules of both families. */
-const GROUPS = { LINK: 1, IPV4_IFADDR: 5, IPV4_ROUTE: 7, IPV4_RULE: 8, IPV6_IFADDR: 9, IPV6_ROUTE: 11, IPV6_RULE: 19 } as const;
+/** The groups joined: links, and addresses, routes and rules of both families. */
+export const GROUPS: readonly number[] = [
+  RTNLGRP.LINK,
+  RTNLGRP.IPV4_IFADDR,
+  RTNLGRP.IPV4_ROUTE,
+  RTNLGRP.IPV4_RULE,
+  RTNLGRP.IPV6_IFADDR,
+  RTNLGRP.IPV6_ROUTE,
+  RTNLGRP.IPV6_RULE,
+];
 
 /** One notification message (its type and payload [start, end)) as an event; undefined for what is not watched. */
 export function parse(type: number, buf: Buffer, start: number, end: number): KernelEvent | undefined {
@@ -59,7 +66,7 @@ export function subscribeKernelEvents(listener: (e: KernelEvent) => void): Event
   // A large receive buffer makes overflow rare when dozens of ENIs change at once; overflow is still handled.
   // The socket stays referenced: it is what the daemon waits on.
   const sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 4 << 20, sendBufferSize: 64 << 10 });
-  for (const group of Object.values(GROUPS)) sock.addMembership(group);
+  for (const group of GROUPS) sock.addMembership(group);
   sock.on('message', (buf: Buffer) => {
     eachMessage(buf, (type, _flags, _seq, start, end) => {
       let event: KernelEvent | undefined;

@@ -19,12 +19,33 @@ import { ipv6Bytes, parseCidr6, parseIpv6 } from '../model/ipv6.js';
 import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/state.js';
 import { parseHostname, parseIfname } from '../model/validate.js';
 import type { KernelPort, KernelSnapshot } from './kernel.js';
-import { NLMSG_HDRLEN, eachMessage, parseAddress, parseErrno, parseLink, parseRoute, parseRule } from './rtnl-parse.js';
-import { NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, RTM } from './netlink-constants.js';
+import { eachMessage, parseAddress, parseErrno, parseLink, parseRoute, parseRule } from './rtnl-parse.js';
+import {
+  AF,
+  FRA,
+  FR_ACT_TO_TBL,
+  IFA,
+  IFA_F_NODAD,
+  IFA_F_NOPREFIXROUTE,
+  IFF_UP,
+  IFLA,
+  NETLINK_ROUTE,
+  NLA_F_NESTED,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_REQUEST,
+  RTA,
+  RTM,
+  RTN_UNICAST,
+  RT_SCOPE,
+  RT_TABLE,
+} from './netlink-constants.js';
 
-const NETLINK_ROUTE = 0;
-const AF_INET = 2;
-const AF_INET6 = 10;
 /** Every netlink request is bounded; a kernel that does not answer within this is a failure, not a wait. */
 export const NETLINK_TIMEOUT_MS = 5_000;
 /**
@@ -33,25 +54,13 @@ export const NETLINK_TIMEOUT_MS = 5_000;
  * dropped, so a batch stays well under it.
  */
 export const BATCH_MESSAGES = 128;
-const RT_TABLE_UNSPEC = 0;
 /** The UTS namespace's hostname, as sethostname(2) sets it. */
 const HOSTNAME_PATH = '/proc/sys/kernel/hostname';
 
-const SCOPE: Record<RouteScope, number> = { universe: 0, link: 253 };
-const RTN_UNICAST = 1;
-const FR_ACT_TO_TBL = 1;
-const FRA = { SRC: 2, PRIORITY: 6, TABLE: 15, PROTOCOL: 21 } as const;
-const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, PREFSRC: 7, TABLE: 15 } as const;
-const IFA = { ADDRESS: 1, LOCAL: 2, FLAGS: 8 } as const;
-const IFA_F_NODAD = 0x02;
-const IFA_F_NOPREFIXROUTE = 0x200;
-const IFF_UP = 1;
-const IFLA_PROP_LIST = 52;
-const IFLA_ALT_IFNAME = 53;
-const NLA_F_NESTED = 0x8000;
+const SCOPE: Record<RouteScope, number> = { universe: RT_SCOPE.UNIVERSE, link: RT_SCOPE.LINK };
 
 function af(family: Family): number {
-  return family === 4 ? AF_INET : AF_INET6;
+  return family === 4 ? AF.INET : AF.INET6;
 }
 
 function ipBytes(family: Family, text: string): Buffer {
@@ -378,7 +387,7 @@ export class NetlinkKernel implements KernelPort {
     const hdr = Buffer.alloc(12);
     hdr[0] = af(r.family);
     hdr[2] = len;
-    hdr[4] = RT_TABLE_UNSPEC;
+    hdr[4] = RT_TABLE.UNSPEC;
     hdr[7] = FR_ACT_TO_TBL;
     return Buffer.concat([hdr, ...(len > 0 ? [nla(FRA.SRC, bytes)] : []), u32(FRA.TABLE, r.table), u32(FRA.PRIORITY, r.priority), u8(FRA.PROTOCOL, r.protocol)]);
   }
@@ -398,7 +407,7 @@ export class NetlinkKernel implements KernelPort {
     const hdr = Buffer.alloc(12);
     hdr[0] = af(r.family);
     hdr[1] = len;
-    hdr[4] = r.table < 256 ? r.table : RT_TABLE_UNSPEC;
+    hdr[4] = r.table < 256 ? r.table : RT_TABLE.UNSPEC;
     hdr[5] = r.protocol;
     hdr[6] = SCOPE[r.scope];
     hdr[7] = RTN_UNICAST;
@@ -455,8 +464,8 @@ export class NetlinkKernel implements KernelPort {
 
   async addAltname(name: string, altname: string): Promise<void> {
     const index = await this.indexOf(name);
-    const inner = nla(IFLA_ALT_IFNAME, Buffer.from(`${altname}\0`, 'utf8'));
-    const msg = Buffer.concat([ifinfomsg(index), nla(IFLA_PROP_LIST | NLA_F_NESTED, inner)]);
+    const inner = nla(IFLA.ALT_IFNAME, Buffer.from(`${altname}\0`, 'utf8'));
+    const msg = Buffer.concat([ifinfomsg(index), nla(IFLA.PROP_LIST | NLA_F_NESTED, inner)]);
     await this.change('link property add', { iface: name, altname }, ['EEXIST'], RTM.NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL, msg);
   }
 

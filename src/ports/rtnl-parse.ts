@@ -7,39 +7,9 @@
  * address is formatted only when it is used. Layouts from <linux/netlink.h>, <linux/rtnetlink.h>,
  * <linux/fib_rules.h>, <linux/if_addr.h>, <linux/if_link.h>.
  */
+import { formatIpv6Bytes } from '../model/ipv6.js';
 import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/state.js';
-
-/** struct nlmsghdr: length, type, flags, sequence number, port id. */
-export const NLMSG_HDRLEN = 16;
-const NLA_HDRLEN = 4;
-const NLA_TYPE_MASK = 0x3fff;
-const RT_SCOPE_LINK = 253;
-const RTN_UNICAST = 1;
-const RT_TABLE_LOCAL = 255;
-
-const FRA_SRC = 2;
-const FRA_PRIORITY = 6;
-const FRA_TABLE = 15;
-const FRA_PROTOCOL = 21;
-
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_PREFSRC = 7;
-const RTA_TABLE = 15;
-
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
-
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_PROP_LIST = 52;
-const IFLA_ALT_IFNAME = 53;
-const IFF_UP = 1;
-
-const AF_INET = 2;
-const AF_INET6 = 10;
+import { AF, FRA, IFA, IFF_UP, IFLA, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_HDRLEN, RTA, RTN_UNICAST, RT_SCOPE, RT_TABLE } from './netlink-constants.js';
 
 // Little-endian reads spelled out: Buffer's readUInt16LE and friends are JavaScript with range checks, several
 // times the cost of two indexed loads while the code is still interpreted, which is all of a command's life.
@@ -50,10 +20,6 @@ function u16(buf: Buffer, off: number): number {
 function u32(buf: Buffer, off: number): number {
   return ((buf[off] as number) | ((buf[off + 1] as number) << 8) | ((buf[off + 2] as number) << 16)) + (buf[off + 3] as number) * 0x1000000;
 }
-
-/** Lower-case hex of a byte without leading zeros, and with them (two digits). */
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16));
-const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Fixed headers before the attributes: struct fib_rule_hdr and rtmsg, ifaddrmsg, ifinfomsg. */
 const RULE_ROUTE_HDRLEN = 12;
@@ -86,45 +52,13 @@ export function parseErrno(buf: Buffer, start = 0, end = buf.length): number {
 /** The family byte that starts every rtnetlink header ec2net reads; undefined for families it does not track. */
 function familyAt(buf: Buffer, start: number): Family | undefined {
   const f = buf[start];
-  return f === AF_INET ? 4 : f === AF_INET6 ? 6 : undefined;
-}
-
-/** RFC 5952 text of the 16 bytes at `s`: lower-case hex, no leading zeros, the first longest run of 2+ zero groups as `::`. */
-function ipv6At(buf: Buffer, s: number): string {
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (buf[s + 2 * i] !== 0 || buf[s + 2 * i + 1] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && buf[s + 2 * j] === 0 && buf[s + 2 * j + 1] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (i === bestStart) {
-      out += '::';
-      i += bestLen - 1;
-      continue;
-    }
-    if (out.length > 0 && out.charCodeAt(out.length - 1) !== 58) out += ':';
-    const hi = buf[s + 2 * i] as number;
-    const lo = buf[s + 2 * i + 1] as number;
-    out += hi === 0 ? HEX[lo] : (HEX[hi] as string) + HEX2[lo];
-  }
-  return out;
+  return f === AF.INET ? 4 : f === AF.INET6 ? 6 : undefined;
 }
 
 /** The address in an attribute's value [s, e): 4 bytes IPv4, 16 bytes IPv6, otherwise undefined. */
 function ipAt(buf: Buffer, s: number, e: number): string | undefined {
   if (e - s === 4) return `${buf[s]}.${buf[s + 1]}.${buf[s + 2]}.${buf[s + 3]}`;
-  if (e - s === 16) return ipv6At(buf, s);
+  if (e - s === 16) return formatIpv6Bytes(buf, s);
   return undefined;
 }
 
@@ -161,12 +95,12 @@ export function parseRule(buf: Buffer, start = 0, end = buf.length): Rule | unde
   for (let off = start + 12, len = attrLen(buf, off, end); len > 0; off = nextAttr(off, len), len = attrLen(buf, off, end)) {
     const type = u16(buf, off + 2) & NLA_TYPE_MASK;
     const s = off + NLA_HDRLEN;
-    if (type === FRA_SRC) {
+    if (type === FRA.SRC) {
       srcAt = s;
       srcEnd = off + len;
-    } else if (type === FRA_PRIORITY) priority = u32(buf, s);
-    else if (type === FRA_TABLE) table = u32(buf, s);
-    else if (type === FRA_PROTOCOL) protocol = buf[s] ?? 0;
+    } else if (type === FRA.PRIORITY) priority = u32(buf, s);
+    else if (type === FRA.TABLE) table = u32(buf, s);
+    else if (type === FRA.PROTOCOL) protocol = buf[s] ?? 0;
   }
   const src = (srcAt >= 0 ? ipAt(buf, srcAt, srcEnd) : undefined) ?? anyAddress(family);
   return { family, src: `${src}/${srcLen}`, table, priority, protocol };
@@ -179,8 +113,8 @@ export function parseRouteEvent(buf: Buffer, start = 0, end = buf.length): { tab
   let oif: number | undefined;
   for (let off = start + 12, len = attrLen(buf, off, end); len > 0; off = nextAttr(off, len), len = attrLen(buf, off, end)) {
     const type = u16(buf, off + 2) & NLA_TYPE_MASK;
-    if (type === RTA_OIF) oif = u32(buf, off + NLA_HDRLEN);
-    else if (type === RTA_TABLE) table = u32(buf, off + NLA_HDRLEN);
+    if (type === RTA.OIF) oif = u32(buf, off + NLA_HDRLEN);
+    else if (type === RTA.TABLE) table = u32(buf, off + NLA_HDRLEN);
   }
   return { table, protocol: buf[start + 5] ?? 0, oif };
 }
@@ -193,7 +127,7 @@ export function parseRoute(buf: Buffer, names: ReadonlyMap<number, string>, star
   const dstLen = buf[start + 1] ?? 0;
   let table = buf[start + 4] ?? 0;
   const protocol = buf[start + 5] ?? 0;
-  const scope: RouteScope = buf[start + 6] === RT_SCOPE_LINK ? 'link' : 'universe';
+  const scope: RouteScope = buf[start + 6] === RT_SCOPE.LINK ? 'link' : 'universe';
   let dst: string | undefined;
   let oif: number | undefined;
   let gateway: string | undefined;
@@ -202,14 +136,14 @@ export function parseRoute(buf: Buffer, names: ReadonlyMap<number, string>, star
   for (let off = start + 12, len = attrLen(buf, off, end); len > 0; off = nextAttr(off, len), len = attrLen(buf, off, end)) {
     const type = u16(buf, off + 2) & NLA_TYPE_MASK;
     const s = off + NLA_HDRLEN;
-    if (type === RTA_TABLE) table = u32(buf, s);
-    else if (type === RTA_DST) dst = ipAt(buf, s, off + len) ?? dst;
-    else if (type === RTA_OIF) oif = u32(buf, s);
-    else if (type === RTA_GATEWAY) gateway = ipAt(buf, s, off + len);
-    else if (type === RTA_PRIORITY) metric = u32(buf, s);
-    else if (type === RTA_PREFSRC) prefsrc = ipAt(buf, s, off + len);
+    if (type === RTA.TABLE) table = u32(buf, s);
+    else if (type === RTA.DST) dst = ipAt(buf, s, off + len) ?? dst;
+    else if (type === RTA.OIF) oif = u32(buf, s);
+    else if (type === RTA.GATEWAY) gateway = ipAt(buf, s, off + len);
+    else if (type === RTA.PRIORITY) metric = u32(buf, s);
+    else if (type === RTA.PREFSRC) prefsrc = ipAt(buf, s, off + len);
   }
-  if (table === RT_TABLE_LOCAL) return undefined;
+  if (table === RT_TABLE.LOCAL) return undefined;
   return {
     family,
     table,
@@ -232,8 +166,8 @@ export function parseAddressEvent(buf: Buffer, start = 0, end = buf.length): { f
   let addressEnd = -1;
   for (let off = start + 8, len = attrLen(buf, off, end); len > 0; off = nextAttr(off, len), len = attrLen(buf, off, end)) {
     const type = u16(buf, off + 2) & NLA_TYPE_MASK;
-    if (type === IFA_LOCAL) ip = ipAt(buf, off + NLA_HDRLEN, off + len) ?? ip;
-    else if (type === IFA_ADDRESS) {
+    if (type === IFA.LOCAL) ip = ipAt(buf, off + NLA_HDRLEN, off + len) ?? ip;
+    else if (type === IFA.ADDRESS) {
       addressAt = off + NLA_HDRLEN;
       addressEnd = off + len;
     }
@@ -262,11 +196,11 @@ export function parseLink(buf: Buffer, start = 0, end = buf.length): Link | unde
     const type = u16(buf, off + 2) & NLA_TYPE_MASK;
     const s = off + NLA_HDRLEN;
     const e = off + len;
-    if (type === IFLA_IFNAME) name = cstring(buf, s, e);
-    else if (type === IFLA_ADDRESS && e - s === 6) mac = [...buf.subarray(s, e)].map((b) => b.toString(16).padStart(2, '0')).join(':');
-    else if (type === IFLA_PROP_LIST) {
+    if (type === IFLA.IFNAME) name = cstring(buf, s, e);
+    else if (type === IFLA.ADDRESS && e - s === 6) mac = [...buf.subarray(s, e)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    else if (type === IFLA.PROP_LIST) {
       for (let o = s, l = attrLen(buf, o, e); l > 0; o = nextAttr(o, l), l = attrLen(buf, o, e)) {
-        if ((u16(buf, o + 2) & NLA_TYPE_MASK) === IFLA_ALT_IFNAME) altnames.push(cstring(buf, o + NLA_HDRLEN, o + l));
+        if ((u16(buf, o + 2) & NLA_TYPE_MASK) === IFLA.ALT_IFNAME) altnames.push(cstring(buf, o + NLA_HDRLEN, o + l));
       }
     }
   }

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { contains6, covers6, formatCidr6, formatIpv6, ipv6Bytes, ipv6FromBytes, isGlobalUnicast6, parseCidr6, parseIpv6 } from '../../src/model/ipv6.js';
+import { contains6, covers6, formatCidr6, formatIpv6, formatIpv6Bytes, ipv6Bytes, ipv6FromBytes, isGlobalUnicast6, parseCidr6, parseIpv6 } from '../../src/model/ipv6.js';
 import { ipv6RouterOf } from '../../src/planner/facts.js';
 import type { Route } from '../../src/model/state.js';
 
@@ -45,6 +45,15 @@ describe('IPv6 text', () => {
     assert.ok(!contains6(net, parseIpv6('2001:db8:2::1')!));
     assert.ok(covers6(net, parseCidr6('2001:db8:1:0:1234::/80')!));
     assert.ok(!covers6(parseCidr6('2001:db8:1:0:1234::/80')!, net));
+  });
+
+  test('formatIpv6Bytes reads the 16 bytes at its offset and nothing around them', () => {
+    // Non-zero bytes on both sides: a read one byte early or late ends or starts with a group that is not 0.
+    for (const text of ['::', '2001:db8::1', 'fe80::ff:0:fe00:1001', '1:2:3:4:5:6:7:8']) {
+      const at = Buffer.concat([Buffer.alloc(5, 0xab), ipv6Bytes(parseIpv6(text)!), Buffer.alloc(5, 0xcd)]);
+      assert.equal(formatIpv6Bytes(at, 5), text);
+      assert.equal(formatIpv6Bytes(ipv6Bytes(parseIpv6(text)!)), text, 'offset 0 by default');
+    }
   });
 
   test('bytes round-trip', () => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse, type KernelEvent } from '../../src/ports/netlink-events.js';
+import { AF, RTM } from '../../src/ports/netlink-constants.js';
 import { eachMessage } from '../../src/ports/rtnl-parse.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/rtnl/', import.meta.url));
@@ -52,19 +53,19 @@ test('dump replies decode as "new" events too; messages that are not watched dec
 test('a route notification without RTA_TABLE or RTA_OIF takes the table from struct rtmsg and has no interface', () => {
   // rtmsg (<linux/rtnetlink.h>): AF_INET, dst_len 0, src_len 0, tos 0, table 254, protocol 3 (boot), scope 0, type 1.
   const rtmsg = Buffer.from([2, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0]);
-  assert.deepEqual(parse(24, rtmsg, 0, rtmsg.length), { kind: 'route', op: 'new', table: 254, protocol: 3, oif: undefined });
+  assert.deepEqual(parse(RTM.NEWROUTE, rtmsg, 0, rtmsg.length), { kind: 'route', op: 'new', table: 254, protocol: 3, oif: undefined });
   // With RTA_TABLE (15) = 10001, which a table above 255 needs, the attribute wins over the header's byte.
   const withTable = Buffer.concat([rtmsg, Buffer.from([8, 0, 15, 0]), Buffer.from(new Uint32Array([10001]).buffer)]);
-  assert.deepEqual(parse(25, withTable, 0, withTable.length), { kind: 'route', op: 'del', table: 10001, protocol: 3, oif: undefined });
+  assert.deepEqual(parse(RTM.DELROUTE, withTable, 0, withTable.length), { kind: 'route', op: 'del', table: 10001, protocol: 3, oif: undefined });
 });
 
 test('an address or rule of a family ec2net does not track decodes to nothing', () => {
   // ifaddrmsg / fib_rule_hdr with family AF_BRIDGE (7, <linux/socket.h>); an IFA_LOCAL of 4 bytes follows.
   const addr = Buffer.from([7, 32, 0, 0, 2, 0, 0, 0, 8, 0, 2, 0, 10, 0, 1, 7]);
-  assert.equal(parse(20, addr, 0, addr.length), undefined);
+  assert.equal(parse(RTM.NEWADDR, addr, 0, addr.length), undefined);
   const rule = Buffer.from([7, 0, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0]);
-  assert.equal(parse(32, rule, 0, rule.length), undefined);
+  assert.equal(parse(RTM.NEWRULE, rule, 0, rule.length), undefined);
   // The same address as AF_INET does decode: the family byte is what left it out.
-  addr[0] = 2;
-  assert.deepEqual(parse(21, addr, 0, addr.length), { kind: 'address', op: 'del', index: 2, address: '10.0.1.7/32' });
+  addr[0] = AF.INET;
+  assert.deepEqual(parse(RTM.DELADDR, addr, 0, addr.length), { kind: 'address', op: 'del', index: 2, address: '10.0.1.7/32' });
 });

@@ -10,24 +10,14 @@ import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Ec2netError } from '../../src/errors.js';
-import { formatIpv6, ipv6FromBytes } from '../../src/model/ipv6.js';
+import { formatIpv6, ipv6FromBytes, parseIpv6 } from '../../src/model/ipv6.js';
 import { addressKey, type Address, type Family, type Link, type Route, type Rule } from '../../src/model/state.js';
 import { NetlinkKernel } from '../../src/ports/netlink-kernel.js';
+import { AF, FRA, FR_ACT_TO_TBL, IFA, IFA_F_NODAD, IFA_F_NOPREFIXROUTE, IFF_UP, NLMSG_DONE, NLMSG_ERROR, NLM_F_CREATE, NLM_F_EXCL, RTA, RTM, RTN_UNICAST } from '../../src/ports/netlink-constants.js';
 import { eachMessage, parseAddress, parseErrno, parseLink, parseRoute, parseRule } from '../../src/ports/rtnl-parse.js';
+import { prng } from '../support/prng.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/rtnl/', import.meta.url));
-// <linux/netlink.h>: NLMSG_ERROR, NLMSG_DONE, NLM_F_*; <linux/rtnetlink.h>: RTM_*.
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-const RTM = { NEWLINK: 16, SETLINK: 19, NEWADDR: 20, DELADDR: 21, NEWROUTE: 24, DELROUTE: 25, NEWRULE: 32, DELRULE: 33, NEWLINKPROP: 108 };
-const FRA_SRC = 2; // <linux/fib_rules.h>
-const FRA_PRIORITY = 6;
-const FRA_TABLE = 15;
-const IFA_FLAGS = 8; // <linux/if_addr.h>
-const IFA_F_NODAD = 0x02;
-const IFA_F_NOPREFIXROUTE = 0x200;
 const INDEX = new Map([['eth1', 2], ['eth2', 3]]);
 const NAMES = new Map([...INDEX].map(([name, i]) => [i, name]));
 
@@ -152,7 +142,7 @@ describe('encode → parse round trips (a request and the dump entry share the l
 
   test('an IPv6 address is asked for with the IFA_FLAGS the kernel reports for `ip addr add ... nodad noprefixroute`', async () => {
     const ifaFlags = (m: Msg) => {
-      const a = attrs(m, 8).find((x) => x.type === IFA_FLAGS);
+      const a = attrs(m, 8).find((x) => x.type === IFA.FLAGS);
       return a ? m.buf.readUInt32LE(a.off + 4) : 0;
     };
     const { kernel, sent } = recordingKernel();
@@ -177,7 +167,7 @@ describe('encode → parse round trips (a request and the dump entry share the l
     assert.deepEqual(parseLink(down.buf, down.start, down.end), { ...link, up: false });
     // ifi_change, the mask of flags to change: IFF_UP only. With 0, net/core/rtnetlink.c (do_setlink) takes ifi_flags
     // as all the flags, or, when they are 0 too (a down request), changes nothing.
-    for (const m of [up, down]) assert.equal(m.buf.readUInt32LE(m.start + 12), 1, 'ifi_change: IFF_UP only');
+    for (const m of [up, down]) assert.equal(m.buf.readUInt32LE(m.start + 12), IFF_UP, 'ifi_change: IFF_UP only');
     assert.deepEqual(parseLink(alt.buf, alt.start, alt.end), { index: 2, name: '', mac: '00:00:00:00:00:00', up: false, altnames: ['ens6'] });
   });
 });
@@ -289,8 +279,8 @@ describe('captured kernel dumps (kernel 6.18.44, iproute2 6.1.0) against `ip -js
 
 describe('parser edge cases', () => {
   /** fib_rule_hdr: AF_INET, src_len, table byte 7, action FR_ACT_TO_TBL. */
-  const ruleHdr = (srcLen: number, family = 2) => Buffer.from([family, 0, srcLen, 0, 7, 0, 0, 1, 0, 0, 0, 0]);
-  const src = nla(FRA_SRC, Buffer.from([10, 0, 1, 6]));
+  const ruleHdr = (srcLen: number, family: number = AF.INET) => Buffer.from([family, 0, srcLen, 0, 7, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0]);
+  const src = nla(FRA.SRC, Buffer.from([10, 0, 1, 6]));
 
   test('eachMessage walks messages back to back, aligned to 4 bytes even when a length is not', () => {
     const seen: Array<[number, number, number]> = [];
@@ -312,18 +302,18 @@ describe('parser edge cases', () => {
   test('unknown attributes are skipped, odd lengths padded', () => {
     const odd = nla(0x7ff, Buffer.from([1, 2, 3, 4, 5]));
     const empty = nla(99, Buffer.alloc(0));
-    const buf = Buffer.concat([ruleHdr(32), odd, src, empty, nla(FRA_PRIORITY, u32(500)), nla(FRA_TABLE, u32(10001))]);
+    const buf = Buffer.concat([ruleHdr(32), odd, src, empty, nla(FRA.PRIORITY, u32(500)), nla(FRA.TABLE, u32(10001))]);
     assert.deepEqual(parseRule(buf), { family: 4, src: '10.0.1.6/32', table: 10001, priority: 500, protocol: 0 });
   });
 
   test('an attribute whose length runs past the message is not read, nor anything after it', () => {
     // table 7 is the header's byte: the FRA_TABLE that claims 64 bytes, and the FRA_PRIORITY after it, are not read.
-    const bad = nla(FRA_TABLE, u32(10001), 64);
+    const bad = nla(FRA.TABLE, u32(10001), 64);
     const rule = { family: 4, src: '10.0.1.6/32', table: 7, priority: 0, protocol: 0 };
-    assert.deepEqual(parseRule(Buffer.concat([ruleHdr(32), src, bad, nla(FRA_PRIORITY, u32(500))])), rule);
+    assert.deepEqual(parseRule(Buffer.concat([ruleHdr(32), src, bad, nla(FRA.PRIORITY, u32(500))])), rule);
     // Whole attributes lying in the buffer beyond the message's end belong to someone else.
     const msg = Buffer.concat([ruleHdr(32), src]);
-    const buf = Buffer.concat([msg, nla(FRA_PRIORITY, u32(500)), nla(FRA_TABLE, u32(10001))]);
+    const buf = Buffer.concat([msg, nla(FRA.PRIORITY, u32(500)), nla(FRA.TABLE, u32(10001))]);
     assert.deepEqual(parseRule(buf, 0, msg.length), rule);
   });
 
@@ -345,7 +335,7 @@ describe('parser edge cases', () => {
   test('every truncation of a captured route parses as the bytes before the cut alone do: nothing past `end` is read', () => {
     const m = captured('route').find((x) => x.type === RTM.NEWROUTE && parseRoute(x.buf, NAMES, x.start, x.end)?.gateway === 'fe80::1');
     assert.ok(m);
-    const gateway = attrs(m, 12).find((a) => a.type === 5); // RTA_GATEWAY, <linux/rtnetlink.h>
+    const gateway = attrs(m, 12).find((a) => a.type === RTA.GATEWAY);
     assert.ok(gateway);
     const gatewayEnd = gateway.off + gateway.len;
     for (let end = m.start + 12; end <= m.end; end++) {
@@ -357,7 +347,7 @@ describe('parser edge cases', () => {
 
   test('families other than IPv4 and IPv6 are left out (multicast routing rules, say)', () => {
     // RTNL_FAMILY_IPMR is 128 in <linux/rtnetlink.h>: an AF_UNSPEC rule dump holds them on kernels with ipmr tables.
-    assert.equal(parseRule(Buffer.concat([ruleHdr(0, 128), nla(FRA_TABLE, u32(10001))])), undefined);
+    assert.equal(parseRule(Buffer.concat([ruleHdr(0, 128), nla(FRA.TABLE, u32(10001))])), undefined);
   });
 
   test('parseErrno: the int32 after the header, 0 when there is none', () => {
@@ -366,7 +356,7 @@ describe('parser edge cases', () => {
   });
 
   test('IPv6 addresses come out in RFC 5952 form, as src/model/ipv6.ts formats them', () => {
-    const src6 = (bytes: Buffer) => parseRule(Buffer.concat([ruleHdr(128, 10), nla(FRA_SRC, bytes)]))?.src;
+    const src6 = (bytes: Buffer) => parseRule(Buffer.concat([ruleHdr(128, AF.INET6), nla(FRA.SRC, bytes)]))?.src;
     // RFC 5952 4.2.2: a single 0 group is not shortened; 4.2.3: the longest run, the first of equal ones, is.
     for (const [hex, text] of [
       ['20010db8000000010001000100010001', '2001:db8:0:1:1:1:1:1'],
@@ -385,5 +375,73 @@ describe('parser edge cases', () => {
       }),
       { seed: 5952, numRuns: 500 },
     );
+  });
+
+  /**
+   * The address text of each parser that reads one (rule source, route gateway, address), for the same 16 bytes:
+   * each attribute sits at another offset of its message.
+   */
+  const parsed6 = (bytes: Buffer): string[] => {
+    const rtmsg = Buffer.from([AF.INET6, 0, 0, 0, 254, 0, 0, RTN_UNICAST, 0, 0, 0, 0]);
+    const ifaddrmsg = Buffer.concat([Buffer.from([AF.INET6, 128, 0, 0]), u32(2)]);
+    return [
+      parseRule(Buffer.concat([ruleHdr(128, AF.INET6), nla(FRA.SRC, bytes)]))?.src.replace(/\/128$/, ''),
+      parseRoute(Buffer.concat([rtmsg, nla(RTA.OIF, u32(2)), nla(RTA.GATEWAY, bytes)]), NAMES)?.gateway,
+      parseAddress(Buffer.concat([ifaddrmsg, nla(IFA.LOCAL, bytes)]), NAMES)?.address.replace(/\/128$/, ''),
+    ].map((text) => text ?? 'not parsed');
+  };
+  /** The 16 bytes of an address written as eight groups of hex, without the model's parser. */
+  const groupsToBytes = (long: string) => {
+    const groups = long.split(':');
+    assert.equal(groups.length, 8, long);
+    const b = Buffer.alloc(16);
+    groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), 2 * i));
+    return b;
+  };
+  /** WHATWG URL serialises an IPv6 host in RFC 5952 form: an oracle that is not our code. */
+  const canonical = (long: string) => new URL(`http://[${long}]/`).hostname.slice(1, -1);
+
+  test('the parsers and the model format IPv6 alike (RFC 5952 section 4), tricky cases', () => {
+    // RFC 5952 section 4: 4.1 no leading zeros; 4.2.1 `::` as long as it can be; 4.2.2 not for a single 0 group;
+    // 4.2.3 the longest run, the first of equal runs; 4.3 lower case. An IPv4-mapped address (section 5 suggests a
+    // dotted quad) is hex in both: parseIpv6 takes no dotted quad, and diff.ts compares the parsers' text with the model's.
+    for (const [long, text] of [
+      ['0:0:0:0:0:0:0:0', '::'],
+      ['0:0:0:0:0:0:0:1', '::1'],
+      ['fe80:0:0:0:0:0:0:1', 'fe80::1'],
+      ['2001:db8:0:0:0:0:0:0', '2001:db8::'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'],
+      ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+      ['0:0:0:0:0:ffff:0102:0304', '::ffff:102:304'],
+      ['0001:0:0:0:0:0:0:0', '1::'],
+      ['0:0:1:0:0:0:0:0', '0:0:1::'],
+      ['2001:0DB8:00A0:0B00:C000:0:0:00FF', '2001:db8:a0:b00:c000::ff'],
+      ['FE80:0:0:0:ABCD:EF01:0:0', 'fe80::abcd:ef01:0:0'],
+    ] as const) {
+      assert.equal(canonical(long), text, `oracle, ${long}`);
+      assert.equal(formatIpv6(parseIpv6(long) as bigint), text, `model, ${long}`);
+      assert.deepEqual(parsed6(groupsToBytes(long)), [text, text, text], `parsers, ${long}`);
+    }
+  });
+
+  test('the parsers and the model format IPv6 alike on random addresses rich in zero groups (RFC 5952 section 4)', () => {
+    // Runs of zero groups of every length and place, ties among them; the other groups short and long hex.
+    const random = prng(5952);
+    const group = () => {
+      const r = random();
+      if (r < 0.6) return 0;
+      if (r < 0.7) return 1;
+      if (r < 0.8) return 0xff00;
+      return Math.floor(random() * 0x10000);
+    };
+    for (let n = 0; n < 2000; n++) {
+      const bytes = Buffer.alloc(16);
+      for (let i = 0; i < 8; i++) bytes.writeUInt16BE(group(), 2 * i);
+      const long = [...Array(8).keys()].map((i) => bytes.readUInt16BE(2 * i).toString(16)).join(':');
+      const text = formatIpv6(ipv6FromBytes(bytes));
+      assert.equal(text, canonical(long), `model, ${long}`);
+      assert.deepEqual(parsed6(bytes), [text, text, text], `parsers, ${long}`);
+    }
   });
 });
