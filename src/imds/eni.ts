@@ -173,7 +173,7 @@ async function readOnce(mac: string, primaryMac: string, answers: readonly ImdsA
 }
 
 /**
- * The validated metadata of the ENI with this MAC. Throws NotFound when IMDS does not list the MAC (the interface
+ * The validated metadata of the ENI with this MAC. Throws NotAnEni when IMDS does not list the MAC (the interface
  * is not an ENI), Transient when IMDS cannot be read or the ENI does not settle within PROPAGATION_ROUNDS, and
  * InvalidMetadata when a value is malformed.
  *
