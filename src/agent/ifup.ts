@@ -158,24 +158,19 @@ export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapsh
   return { meta, os, plan: planWith(ctx, meta, link.name, os, ipv6RouterIn(ctx, meta, link.name, current)) };
 }
 
-/** The last plan made from each metadata object, and from what else (see planWith). */
-const lastPlans = new WeakMap<EniMetadata, { inputs: string; settings: object; backend: object; plan: Plan }>();
-
 /** The ENI's IPv6 router as the snapshot knows it: from the RA default route, else its table's last one. */
 export function ipv6RouterIn(ctx: AgentContext, meta: EniMetadata, ifname: string, snap: KernelSnapshot): string | undefined {
   return ipv6RouterOf(snap.routes, ifname, tableId(meta.networkCard, meta.deviceNumber), ctx.config.settings.protocol);
 }
 
-/**
- * The plan for metadata already read. Planning is pure: the same metadata object planned again with the same
- * flags, backend facts and router gives the plan made last time (the daemon's refresh round plans every ENI from
- * metadata that is mostly unchanged).
- */
+/** What a plan is made from besides the metadata, as one string: equal inputs and metadata give equal plans. */
+export function planInputs(ifname: string, os: InterfaceFacts, ipv6Router: string | undefined): string {
+  return JSON.stringify([ifname, os.flags, os.renderer.key, ipv6Router ?? null]);
+}
+
+/** The plan for metadata already read. Pure. */
 export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, os: InterfaceFacts, ipv6Router: string | undefined): Plan {
-  const inputs = JSON.stringify([ifname, os.flags, os.renderer.key, ipv6Router ?? null]);
-  const last = lastPlans.get(meta);
-  if (last && last.inputs === inputs && last.settings === ctx.config.settings && last.backend === ctx.backend) return last.plan;
-  const p = plan({
+  return plan({
     meta,
     ifname,
     flags: os.flags,
@@ -183,8 +178,6 @@ export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, o
     settings: ctx.config.settings,
     ...(ipv6Router ? { ipv6Router } : {}),
   });
-  lastPlans.set(meta, { inputs, settings: ctx.config.settings, backend: ctx.backend, plan: p });
-  return p;
 }
 
 /** The snapshot once router advertisements have named the ENI's IPv6 router, or undefined at the bound. */

@@ -6,23 +6,24 @@
  *
  * The periodic refresh is one round over every ENI: one kernel snapshot and one IMDS walk, a plan per ENI, and a
  * diff against the snapshot. Only an ENI whose plan or kernel state differs gets a full configure job (files,
- * activation, apply, verify); a round that finds nothing to do writes nothing and starts no process.
+ * activation, apply, verify); a round that finds nothing to do writes nothing and starts no process. What a round
+ * keeps for the next (parsed metadata, plans, what a snapshot verified) is in one place, round-cache.ts.
  */
 import { cleanupDetached, detach } from '../agent/detach.js';
 import type { AgentContext } from '../agent/context.js';
-import { ifup, ipv6RouterIn, planWith, readRecord } from '../agent/ifup.js';
+import { ifup, ipv6RouterIn, planInputs, planWith, readRecord } from '../agent/ifup.js';
 import { Ec2netError, isEc2netError, toEc2netError } from '../errors.js';
 import type { Plan } from '../planner/plan.js';
-import { converge, unconverged } from '../reconcile/converge.js';
-import { listEniMacs, rereadAddresses, topLevelMac } from '../imds/eni.js';
+import { converge, indexSnapshot, unconverged, type SnapshotIndex } from '../reconcile/converge.js';
+import { listEniMacs, readAddressAnswers, topLevelMac, withAddresses } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
 import type { ImdsClient } from '../imds/client.js';
 import { readText } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
-import type { Link } from '../model/state.js';
 import type { EventSource, KernelEvent } from '../ports/netlink-events.js';
 import { KeyedQueue, type JobKind, type Scheduler } from './queue.js';
+import { RoundCache } from './round-cache.js';
 
 export interface DaemonOptions {
   /** Mean period between IMDS refreshes of one ENI; each one is jittered by ±20 %. */
@@ -74,11 +75,6 @@ export interface EniStatus {
   adminDown?: boolean;
   plan?: Plan;
   meta?: EniMetadata;
-  /**
-   * What the last refresh round found settled against a kernel snapshot, and at which kernel generation. While no
-   * notification has come since, the kernel still holds exactly that, and a round needs no new snapshot for it.
-   */
-  verified?: { generation: number; previous: Plan; link: Link; ipv6Router: string | undefined };
   lastRefresh?: number;
   lastError?: { at: number; kind: string; message: string };
   driftSeen: number;
@@ -97,8 +93,8 @@ export class Ec2netDaemon {
   /** Repairs put off while an ENI's state keeps being deleted. */
   private readonly repairTimers = new Map<string, () => void>();
   private roundFailures = 0;
-  /** Counts kernel notifications: the kernel's state is unchanged while this is. */
-  private kernelGeneration = 0;
+  /** What refresh rounds keep for the next one: parsed metadata, plans, what snapshots verified. */
+  private readonly cache = new RoundCache();
   private roundClient: ImdsClient | undefined;
   private lastRoundFigures: RoundFigures | undefined;
   private readonly queue: KeyedQueue;
@@ -154,6 +150,8 @@ export class Ec2netDaemon {
   /** Everything that changed while nobody watched: gone ENIs are cleaned up, present ones configured. */
   private async resync(reason: string): Promise<void> {
     const log = this.ctx.log.child({ reason });
+    // Every link is configured again: the rounds start over from what those runs find.
+    this.cache.clear();
     try {
       const cleaned = await cleanupDetached(this.ctx);
       if (cleaned.length > 0) log.info({ macs: cleaned }, 'cleaned up ENIs detached while unwatched');
@@ -187,7 +185,7 @@ export class Ec2netDaemon {
   }
 
   private onEvent(e: KernelEvent): void {
-    this.kernelGeneration++;
+    this.cache.kernelChanged();
     if (this.stopping) return;
     const protocol = this.ctx.config.settings.protocol;
     switch (e.kind) {
@@ -281,11 +279,13 @@ export class Ec2netDaemon {
       const client = (this.roundClient ??= this.ctx.imds());
       if (due.length === 0) return this.recheckForeign(foreign, await listEniMacs(client));
       // Read before the dump: a change after this point bumps it, and the next round reads the kernel again.
-      const generation = this.kernelGeneration;
-      const unchanged = due.every((s) => s.verified?.generation === generation && s.verified.previous === s.plan);
+      const generation = this.cache.kernelGeneration();
+      const unchanged = due.every((s) => this.cache.verified(s.mac, s.plan) !== undefined);
       const [snap, macs, primaryMac] = await Promise.all([unchanged ? undefined : this.ctx.kernel.snapshot(), listEniMacs(client), topLevelMac(client)]);
       this.recheckForeign(foreign, macs);
-      const queued = await Promise.all(due.map((s) => this.refreshOne(s, snap, generation, macs, primaryMac, client)));
+      // One snapshot, indexed once, for every ENI.
+      const kernel = snap ? { snap, index: indexSnapshot(snap), generation } : undefined;
+      const queued = await Promise.all(due.map((s) => this.refreshOne(s, kernel, macs, primaryMac, client)));
       this.lastRoundFigures = {
         at: t0,
         enis: due.length,
@@ -332,17 +332,17 @@ export class Ec2netDaemon {
    */
   private async refreshOne(
     s: EniStatus,
-    snap: KernelSnapshot | undefined,
-    generation: number,
+    kernel: { snap: KernelSnapshot; index: SnapshotIndex; generation: number } | undefined,
     macs: readonly string[],
     primaryMac: string,
     client: ImdsClient,
   ): Promise<boolean> {
-    const link = snap ? snap.links.find((l) => l.mac === s.mac) : s.verified?.link;
+    const verified = kernel ? undefined : this.cache.verified(s.mac, s.plan);
+    const link = kernel ? kernel.snap.links.find((l) => l.mac === s.mac) : verified?.link;
     const previous = s.plan;
     if (!link || !previous || !s.meta) return false; // gone: its DELLINK queues the detach
     const configure = () => {
-      s.verified = undefined;
+      this.cache.forget(s.mac);
       this.queue.push(s.mac, 'configure');
       return true;
     };
@@ -355,9 +355,13 @@ export class Ec2netDaemon {
     }
     if (link.name !== s.ifname) return configure();
     try {
-      const [meta, os] = await Promise.all([rereadAddresses(client, s.meta, primaryMac), this.ctx.backend.facts(link)]);
-      const ipv6Router = snap ? ipv6RouterIn(this.ctx, meta, link.name, snap) : s.verified?.ipv6Router;
-      const next = planWith(this.ctx, meta, link.name, os, ipv6Router);
+      const [answers, os] = await Promise.all([readAddressAnswers(client, s.meta, primaryMac), this.ctx.backend.facts(link)]);
+      // Answers unchanged since the last round give the very metadata (and then plan) object that round made:
+      // parsing 100 addresses costs more than the requests did, and the comparisons below are by identity.
+      const meta = this.cache.metadata(s.mac, answers.key) ?? this.cache.keepMetadata(s.mac, answers.key, withAddresses(s.meta, answers));
+      const ipv6Router = kernel ? ipv6RouterIn(this.ctx, meta, link.name, kernel.snap) : verified?.ipv6Router;
+      const inputs = planInputs(link.name, os, ipv6Router);
+      const next = this.cache.plan(s.mac, meta, inputs) ?? this.cache.keepPlan(s.mac, meta, inputs, planWith(this.ctx, meta, link.name, os, ipv6Router));
       const first = next.files[0];
       // The ifcfg file was read for its flags a moment ago: compare that text rather than read it again.
       const text = first === undefined ? undefined : os.read.has(first.path) ? os.read.get(first.path) : await readText(first.path);
@@ -365,13 +369,13 @@ export class Ec2netDaemon {
         (next === previous || JSON.stringify(next) === JSON.stringify(previous)) &&
         // The ifcfg file or networkd unit as the last configure wrote it (the primary's are the image's).
         (first === undefined || text === first.content) &&
-        (snap === undefined || this.kernelSettled(next, previous, snap));
+        (kernel === undefined || this.kernelSettled(next, previous, kernel.snap, kernel.index));
       if (!settled) return configure();
       // The same plan, planned from this round's metadata: kept, so that the next round, asking IMDS again with
       // this metadata and getting the same answers, gets this very plan back and compares nothing.
       s.plan = next;
       s.meta = meta;
-      if (snap) s.verified = { generation, previous: next, link, ipv6Router };
+      if (kernel) this.cache.keepVerified(s.mac, kernel.generation, { plan: next, link, ipv6Router });
       s.lastRefresh = this.ctx.clock.now();
       s.lastError = undefined;
     } catch (e) {
@@ -383,9 +387,9 @@ export class Ec2netDaemon {
   }
 
   /** Whether the snapshot holds everything the plan asks for (the one definition: reconcile/converge.ts). */
-  private kernelSettled(next: Plan, previous: Plan, snap: KernelSnapshot): boolean {
+  private kernelSettled(next: Plan, previous: Plan, snap: KernelSnapshot, index: SnapshotIndex): boolean {
     const own = { protocol: this.ctx.config.settings.protocol, ownedAddresses: new Set(previous.addresses.map((a) => a.address)) };
-    return unconverged(next, snap, own).problems.length === 0;
+    return unconverged(next, snap, own, index).problems.length === 0;
   }
 
   private retryDelay(failures: number): number {
@@ -419,6 +423,8 @@ export class Ec2netDaemon {
     s.ifname = link.name;
     try {
       const result = await ifup(this.ctx, link.name, { automatic: true });
+      // The ENI's metadata and plan are this run's now: nothing an earlier round kept for it holds.
+      this.cache.forget(s.mac);
       s.foreign = false;
       s.adminDown = result.down === true;
       if (result.down) return;
@@ -495,6 +501,7 @@ export class Ec2netDaemon {
   }
 
   private async runDetach(s: EniStatus): Promise<void> {
+    this.cache.forget(s.mac);
     this.refreshTimers.get(s.mac)?.();
     this.refreshTimers.delete(s.mac);
     this.repairTimers.get(s.mac)?.();

@@ -50,17 +50,25 @@ export async function topLevelMac(client: ImdsClient): Promise<string> {
   return mac;
 }
 
-/** The last answers each metadata object was re-read with, and what they parsed to (see rereadAddresses). */
-const lastReread = new WeakMap<EniMetadata, { answers: string; meta: EniMetadata }>();
+/** IMDS's answers for what can change while an ENI stays attached (see readAddressAnswers). */
+export interface AddressAnswers {
+  readonly primaryMac: string;
+  readonly localIpv4s: string;
+  readonly ipv4Prefix: string | undefined;
+  readonly ipv6s: string | undefined;
+  readonly ipv6Prefix: string | undefined;
+  /** The answers as one string: equal keys parse to equal metadata. */
+  readonly key: string;
+}
 
 /**
  * Re-reads what can change while an ENI stays attached: its private IPv4 and IPv6 addresses and delegated
  * prefixes. device-number, network-card, interface-id and the subnet are fixed for the life of an attachment (a
  * new attachment is a new device, which gets a full read), so the periodic refresh asks for four keys, not nine.
  */
-export async function rereadAddresses(client: ImdsClient, previous: EniMetadata, primaryMac: string): Promise<EniMetadata> {
+export async function readAddressAnswers(client: ImdsClient, previous: EniMetadata, primaryMac: string): Promise<AddressAnswers> {
   const base = `network/interfaces/macs/${previous.mac}/`;
-  const [ipv4s, prefixes, ipv6s, prefixes6] = await Promise.all([
+  const [localIpv4s, prefixes, ipv6s, prefixes6] = await Promise.all([
     required(client, `${base}local-ipv4s`),
     client.get(`${base}ipv4-prefix`),
     client.get(`${base}ipv6s`),
@@ -69,28 +77,25 @@ export async function rereadAddresses(client: ImdsClient, previous: EniMetadata,
   const ipv4Prefix = optional(prefixes, `${base}ipv4-prefix`);
   const ipv6sText = optional(ipv6s, `${base}ipv6s`);
   const ipv6Prefix = optional(prefixes6, `${base}ipv6-prefix`);
-  // Parsing is a pure function of these answers: answers unchanged since the last round give the very object that
-  // round parsed (validating 100 addresses costs more than the requests did), and callers can compare by identity.
-  const answers = JSON.stringify([primaryMac, ipv4s, ipv4Prefix ?? null, ipv6sText ?? null, ipv6Prefix ?? null]);
-  const last = lastReread.get(previous);
-  if (last?.answers === answers) return last.meta;
-  const meta = parseEniMetadata({
+  const key = JSON.stringify([primaryMac, localIpv4s, ipv4Prefix ?? null, ipv6sText ?? null, ipv6Prefix ?? null]);
+  return { primaryMac, localIpv4s, ipv4Prefix, ipv6s: ipv6sText, ipv6Prefix, key };
+}
+
+/** The ENI's metadata with its addresses as re-read; the fixed keys are the previous reading's. Pure. */
+export function withAddresses(previous: EniMetadata, answers: AddressAnswers): EniMetadata {
+  return parseEniMetadata({
     mac: previous.mac,
-    topLevelMac: primaryMac,
+    topLevelMac: answers.primaryMac,
     deviceNumber: String(previous.deviceNumber),
     networkCard: String(previous.networkCard),
     interfaceId: previous.eniId,
-    localIpv4s: ipv4s,
+    localIpv4s: answers.localIpv4s,
     subnetIpv4CidrBlock: previous.subnet ? formatCidr4(previous.subnet) : undefined,
-    ipv4Prefix,
-    ipv6s: ipv6sText,
-    ipv6Prefix,
+    ipv4Prefix: answers.ipv4Prefix,
+    ipv6s: answers.ipv6s,
+    ipv6Prefix: answers.ipv6Prefix,
     subnetIpv6CidrBlocks: previous.subnetIpv6.map(formatCidr6).join('\n'),
   });
-  lastReread.set(previous, { answers, meta });
-  // The caller may keep the new object in place of `previous`: the same answers then give it back again.
-  lastReread.set(meta, { answers, meta });
-  return meta;
 }
 
 type Round = { done: EniMetadata } | { retry: Ec2netError };

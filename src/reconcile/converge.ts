@@ -15,8 +15,11 @@ import type { KernelPort, KernelSnapshot } from '../ports/kernel.js';
 import type { Logger } from '../log.js';
 import { diff, isEmpty, type Changes, type Desired, type Observed, type Ownership } from './diff.js';
 
-/** A snapshot's rules, routes and addresses grouped by what one ENI's diff picks them by. */
-interface SnapshotIndex {
+/**
+ * A snapshot's rules, routes and addresses grouped by what one ENI's diff picks them by. The refresh round indexes
+ * its one snapshot once and checks every ENI against that index.
+ */
+export interface SnapshotIndex {
   readonly rulesByTable: Map<number, Rule[]>;
   readonly rulesBySrc: Map<string, Rule[]>;
   readonly rulesByPriority: Map<number, Rule[]>;
@@ -37,25 +40,17 @@ function group<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
   return into;
 }
 
-/** Snapshots are not changed once taken: each is indexed once, however many ENIs are diffed against it. */
-const indexes = new WeakMap<KernelSnapshot, SnapshotIndex>();
-
-function indexOf(snap: KernelSnapshot): SnapshotIndex {
-  let index = indexes.get(snap);
-  if (!index) {
-    const main = snap.routes.filter((r) => r.table === MAIN_TABLE);
-    index = {
-      rulesByTable: group(snap.rules, (r) => r.table),
-      rulesBySrc: group(snap.rules, (r) => r.src),
-      rulesByPriority: group(snap.rules, (r) => r.priority),
-      routesByTable: group(snap.routes, (r) => r.table),
-      mainRoutesByDev: group(main, (r) => r.dev),
-      mainRoutesByDst: group(main, (r) => r.dst),
-      addressesByDev: group(snap.addresses, (a) => a.dev),
-    };
-    indexes.set(snap, index);
-  }
-  return index;
+export function indexSnapshot(snap: KernelSnapshot): SnapshotIndex {
+  const main = snap.routes.filter((r) => r.table === MAIN_TABLE);
+  return {
+    rulesByTable: group(snap.rules, (r) => r.table),
+    rulesBySrc: group(snap.rules, (r) => r.src),
+    rulesByPriority: group(snap.rules, (r) => r.priority),
+    routesByTable: group(snap.routes, (r) => r.table),
+    mainRoutesByDev: group(main, (r) => r.dev),
+    mainRoutesByDst: group(main, (r) => r.dst),
+    addressesByDev: group(snap.addresses, (a) => a.dev),
+  };
 }
 
 /**
@@ -65,8 +60,7 @@ function indexOf(snap: KernelSnapshot): SnapshotIndex {
  * An instance can hold thousands of rules, addresses and main-table routes (one per IPv6 address); the refresh
  * round diffs every ENI against one snapshot.
  */
-export function observedFor(snap: KernelSnapshot, desired: Desired): Observed {
-  const index = indexOf(snap);
+export function observedFor(index: SnapshotIndex, desired: Desired): Observed {
   const rules = new Set(index.rulesByTable.get(desired.table));
   for (const r of desired.rules) for (const held of index.rulesBySrc.get(r.src) ?? []) rules.add(held);
   // The priority is the table id: a rule of ours with this priority and another table is stale numbering.
@@ -136,9 +130,9 @@ export interface Unconverged {
   readonly problems: readonly string[];
 }
 
-/** The one definition of converged: one ENI's desired state against a snapshot. */
-export function unconverged(desired: Desired, snap: KernelSnapshot, own: Ownership): Unconverged {
-  const observed = observedFor(snap, desired);
+/** The one definition of converged: one ENI's desired state against a snapshot (and its index, when one is kept). */
+export function unconverged(desired: Desired, snap: KernelSnapshot, own: Ownership, index = indexSnapshot(snap)): Unconverged {
+  const observed = observedFor(index, desired);
   const changes = diff(desired, observed, own);
   return { changes, problems: [...leftovers(changes), ...linkProblems(desired, snap, observed)] };
 }

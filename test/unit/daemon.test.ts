@@ -181,6 +181,13 @@ test('a round reads the kernel only after a notification since its ENIs were ver
   assert.equal(quiet?.snapshot, false);
   assert.equal(quiet?.queued, 0);
   assert.equal(snapshots, taken, 'a quiet round takes no snapshot');
+  // A quiet round parses and plans nothing: the ENI's metadata and plan are the objects the round before kept.
+  const kept = w.daemon.status().find((x) => x.ifname === 'eth1');
+  await round();
+  const again = w.daemon.status().find((x) => x.ifname === 'eth1');
+  assert.ok(kept?.plan && kept.meta);
+  assert.equal(again?.plan, kept.plan);
+  assert.equal(again?.meta, kept.meta);
 
   // A rule gone without a notification is not seen by a quiet round (the kernel notifies every change)...
   const gone = ours(w.kernel, 10001)[0];
