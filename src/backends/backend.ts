@@ -9,7 +9,7 @@ import type { Link } from '../model/state.js';
 import type { FileRenderer } from '../planner/plan.js';
 import type { EniRecord } from '../reconcile/record.js';
 import type { Activator } from '../ports/activation.js';
-import { exists } from '../ports/files.js';
+import { exists, writeAtomic } from '../ports/files.js';
 import type { AdminFlags } from '../render/ifcfg-flags.js';
 import type { FileSpec } from '../render/files.js';
 
@@ -68,4 +68,11 @@ export function configFlags(config: Config): AdminFlags {
     provisionPrefixIpsValue: '',
     mainRouteTableValue: '',
   };
+}
+
+/** Writes each file atomically; returns whether any changed. */
+export async function writeEach(files: readonly FileSpec[]): Promise<boolean> {
+  let changed = false;
+  for (const f of files) if (await writeAtomic(f)) changed = true;
+  return changed;
 }

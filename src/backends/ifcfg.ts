@@ -11,12 +11,11 @@ import { parseKeyValues } from '../model/keyvalues.js';
 import type { FileRenderer } from '../planner/plan.js';
 import { ifcfgMainMetric } from '../planner/numbering.js';
 import type { Activator } from '../ports/activation.js';
-import { exists, readText, removeFile, writeAtomic } from '../ports/files.js';
-import type { FileSpec } from '../render/files.js';
+import { exists, readText, removeFile } from '../ports/files.js';
 import { adminFlags } from '../render/ifcfg-flags.js';
 import { ifcfgPath, renderIfcfg, type IfcfgPaths } from '../render/ifcfg.js';
 import type { EniRecord } from '../reconcile/record.js';
-import { configFlags, otherManager, type Backend } from './backend.js';
+import { configFlags, otherManager, writeEach, type Backend } from './backend.js';
 
 /** The ifcfg files for an ENI; none when `files` is false (no ifcfg directory on the system). */
 export function ifcfgRenderer(paths: IfcfgPaths, files = true): FileRenderer {
@@ -37,12 +36,6 @@ export function ifcfgRenderer(paths: IfcfgPaths, files = true): FileRenderer {
           })
         : [],
   };
-}
-
-async function writeAll(files: readonly FileSpec[]): Promise<boolean> {
-  let changed = false;
-  for (const f of files) if (await writeAtomic(f)) changed = true;
-  return changed;
 }
 
 export function ifcfgBackend(paths: Paths, config: Config, activator: Activator): Backend {
@@ -72,7 +65,7 @@ export function ifcfgBackend(paths: Paths, config: Config, activator: Activator)
       return { flags: adminFlags(text, path), renderer: ifcfgRenderer(paths), read };
     },
     // initscripts reads the files at ifup; nothing is told.
-    write: writeAll,
+    write: writeEach,
     // The files are named by interface, and a file of an old name is another interface's to keep or replace.
     removeStale: async () => false,
     async cleanUp(record) {

@@ -9,9 +9,9 @@ import type { Link } from '../model/state.js';
 import { networkdMainMetric } from '../planner/numbering.js';
 import type { FileRenderer } from '../planner/plan.js';
 import type { Activator } from '../ports/activation.js';
-import { readText, removeFile, writeAtomic } from '../ports/files.js';
+import { readText, removeFile } from '../ports/files.js';
 import { activeNetworkFile, isOurNetworkdFile, networkdUnitPath, renderNetworkd, type NetworkdPaths, type NetworkFile } from '../render/networkd.js';
-import { configFlags, otherManager, type Backend } from './backend.js';
+import { configFlags, otherManager, writeEach, type Backend } from './backend.js';
 
 /**
  * networkd's .network files, one per name: a file in an earlier directory masks one of the same name later, and
@@ -94,8 +94,7 @@ export function networkdBackend(paths: Paths, config: Config, activator: Activat
       };
     },
     async write(files) {
-      let changed = false;
-      for (const f of files) if (await writeAtomic(f)) changed = true;
+      const changed = await writeEach(files);
       // An unchanged unit needs no reload (a reload of a changed one reconfigures the link).
       if (changed) await reload();
       return changed;
