@@ -3,7 +3,8 @@
  * and packaging never touch the host's files. Reading the environment happens here and in the entry points only.
  */
 import { Ec2netError } from './errors.js';
-import { parseKeyValues } from './model/keyvalues.js';
+import { keyLine, parseKeyValues } from './model/keyvalues.js';
+import { parseIfname, parseMac } from './model/validate.js';
 import type { Settings } from './planner/plan.js';
 import { yesNo } from './render/ifcfg-flags.js';
 
@@ -67,15 +68,89 @@ export interface Config {
    */
   readonly provisionPrefixIps: boolean;
   readonly mainRouteTable: boolean;
+  /** ENIs ec2net leaves to another agent (UNMANAGED): by name, MAC, ENI id, device-number or network-card range. */
+  readonly unmanaged: readonly Selector[];
 }
 
-const KNOWN_KEYS = new Set(['PRIMARY_RULES', 'ACTIVATION', 'SET_HOSTNAME', 'BACKEND', 'PROVISION_PREFIX_IPS', 'MAIN_ROUTE_TABLE']);
+/** One word of UNMANAGED, as written, with what it matches. */
+export type Selector =
+  | { readonly text: string; readonly kind: 'name' | 'mac' | 'eni'; readonly value: string }
+  | { readonly text: string; readonly kind: 'device-number' | 'network-card'; readonly from: number; readonly to: number };
+
+/** What an ENI is matched by: its interface name and MAC, and from IMDS its id and numbers. */
+export interface EniIdentity {
+  readonly ifname: string;
+  readonly mac: string;
+  readonly eniId: string;
+  readonly deviceNumber: number;
+  readonly networkCard: number;
+}
+
+const RANGE = /^(device-number|network-card)=([0-9]{1,3})(?:(-)([0-9]{1,3})?)?$/;
+/** Above any device-number or network-card index EC2 gives (the open end of `N-`). */
+const RANGE_END = 999;
+
+/** Parses one word of UNMANAGED; undefined when it is none of the forms. */
+export function parseSelector(word: string): Selector | undefined {
+  const range = RANGE.exec(word);
+  if (range) {
+    const from = Number(range[2]);
+    const to = range[3] === undefined ? from : range[4] === undefined ? RANGE_END : Number(range[4]);
+    return to >= from ? { text: word, kind: range[1] as 'device-number' | 'network-card', from, to } : undefined;
+  }
+  // eni-…, device-number…, network-card…: meant as those forms, never as an interface name.
+  if (/^(eni-|device-number|network-card)/.test(word)) return /^eni-[0-9a-f]{8,17}$/.test(word) ? { text: word, kind: 'eni', value: word } : undefined;
+  const mac = parseMac(word);
+  if (mac) return { text: word, kind: 'mac', value: mac };
+  const name = parseIfname(word);
+  if (name && !word.includes('=')) return { text: word, kind: 'name', value: name };
+  return undefined;
+}
+
+/** The first UNMANAGED word that matches this ENI, if any. */
+export function unmanagedBy(config: Config, eni: EniIdentity): string | undefined {
+  const matches = (sel: Selector): boolean => {
+    switch (sel.kind) {
+      case 'name':
+        return sel.value === eni.ifname;
+      case 'mac':
+        return sel.value === eni.mac;
+      case 'eni':
+        return sel.value === eni.eniId;
+      case 'device-number':
+        return eni.deviceNumber >= sel.from && eni.deviceNumber <= sel.to;
+      case 'network-card':
+        return eni.networkCard >= sel.from && eni.networkCard <= sel.to;
+    }
+  };
+  return config.unmanaged.find(matches)?.text;
+}
+
+const KNOWN_KEYS = new Set(['PRIMARY_RULES', 'ACTIVATION', 'SET_HOSTNAME', 'BACKEND', 'PROVISION_PREFIX_IPS', 'MAIN_ROUTE_TABLE', 'UNMANAGED']);
 
 function yesNoKey(values: ReadonlyMap<string, string>, key: string, fallback: boolean, path: string): boolean {
   const raw = values.get(key) ?? '';
   const v = raw === '' ? fallback : yesNo(raw);
   if (v === undefined) throw new Ec2netError('InvalidArgument', `${key} must be yes or no`, { path, key });
   return v;
+}
+
+/** UNMANAGED's words; a word that is none of the forms is refused, naming it and the line it is on. */
+function parseUnmanaged(value: string, path: string, text: string | undefined): Selector[] {
+  return value
+    .split(/\s+/)
+    .filter((w) => w !== '')
+    .map((word) => {
+      const sel = parseSelector(word);
+      if (!sel) {
+        throw new Ec2netError(
+          'InvalidArgument',
+          `UNMANAGED: ${JSON.stringify(word.slice(0, 64))} is not an interface name, a MAC, an ENI id, device-number=N[-M] or network-card=N[-M]`,
+          { path, key: 'UNMANAGED', line: keyLine(text ?? '', 'UNMANAGED') },
+        );
+      }
+      return sel;
+    });
 }
 
 /** Parses ec2net.conf; an absent file (text undefined) means defaults. Unknown keys are refused, not ignored. */
@@ -100,6 +175,7 @@ export function parseConfig(text: string | undefined, path: string): Config {
     setHostname,
     backend: backend as BackendMode,
     provisionPrefixIps: yesNoKey(values, 'PROVISION_PREFIX_IPS', false, path),
+    unmanaged: parseUnmanaged(values.get('UNMANAGED') ?? '', path, text),
     mainRouteTable: yesNoKey(values, 'MAIN_ROUTE_TABLE', true, path),
   };
 }

@@ -19,6 +19,11 @@ export type ErrorKind =
   | 'NotAnEni'
   /** Another run holds the interface and did not release it within the bound. */
   | 'Busy'
+  /**
+   * What this ENI was planned with belongs to another present ENI (its routing table: IMDS gives both the same
+   * device-number while one propagates). Nothing was changed.
+   */
+  | 'Conflict'
   /** Applied, read back, and the kernel does not hold what was planned. */
   | 'VerificationError'
   /** A port (kernel, file system, child process) failed. */
@@ -27,7 +32,7 @@ export type ErrorKind =
   | 'Bug';
 
 /** Kinds after which the same run, tried again shortly, can succeed: nothing about the input has to change. */
-const RETRYABLE: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['Transient', 'Unreachable', 'Busy', 'VerificationError', 'PluginFailure', 'NotAnEni']);
+const RETRYABLE: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['Transient', 'Unreachable', 'Busy', 'Conflict', 'VerificationError', 'PluginFailure', 'NotAnEni']);
 
 /** DESIGN.md, "Exit codes": 0 converged, 1 failed, 2 usage error. */
 export const EXIT_OK = 0;

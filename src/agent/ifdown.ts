@@ -6,6 +6,7 @@
  * so that ec2netd leaves the interface alone until ec2ifup or a detach. The primary ENI's DHCP and link belong to
  * the image: only what ec2net added to it goes.
  */
+import { unmanagedBy } from '../config.js';
 import { MAIN_TABLE } from '../model/state.js';
 import { converge } from '../reconcile/converge.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
@@ -27,6 +28,14 @@ export async function ifdown(ctx: AgentContext, ifname: string): Promise<IfdownR
       return { ifname, skipped: 'EC2SYNC=no in the ifcfg file' };
     }
     const record = await readRecord(ctx, link.mac);
+    const unmanaged =
+      record?.unmanaged ??
+      unmanagedBy(ctx.config, { ifname, mac: link.mac, eniId: record?.eniId ?? '', deviceNumber: record?.deviceNumber ?? -1, networkCard: record?.networkCard ?? -1 });
+    if (unmanaged !== undefined) {
+      const skipped = `UNMANAGED=${unmanaged} in ec2net.conf: left to another agent`;
+      log.info({ reason: skipped }, 'leaving interface alone');
+      return { ifname, skipped };
+    }
     const protocol = ctx.config.settings.protocol;
     // The tables to clear: the recorded one, and any table in which one of our routes uses this interface.
     const tables = new Set<number>(record ? [record.table] : []);

@@ -3,6 +3,7 @@
  * Nothing is changed before IMDS has answered and every value has been validated: a Transient answer or an
  * invalid value ends the run with the configured state untouched.
  */
+import { unmanagedBy } from '../config.js';
 import { Ec2netError, isEc2netError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readEni } from '../imds/eni.js';
@@ -19,6 +20,7 @@ import { readText, writeAtomic } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
 import type { InterfaceFacts } from '../backends/backend.js';
 import type { AgentContext } from './context.js';
+import { readRecords } from './detach.js';
 import { rememberName } from './names.js';
 
 /** A hotplugged device can show an all-zero MAC until its driver has initialised it. */
@@ -37,6 +39,8 @@ export interface IfupResult {
   readonly skipped?: string;
   /** Left alone because ec2ifdown took it down (only with `automatic`). */
   readonly down?: boolean;
+  /** Left to another agent: the UNMANAGED word in ec2net.conf that matched. */
+  readonly unmanaged?: string;
   readonly changed: boolean;
   /** What the interface was converged to, and the metadata it was planned from. */
   readonly plan?: Plan;
@@ -189,6 +193,27 @@ async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os
   });
 }
 
+/**
+ * Two present ENIs never share a routing table: converging one would delete the other's rules and routes. A
+ * freshly attached ENI can be given another's device-number while IMDS propagates; the run then fails Conflict
+ * (retryable: the daemon tries again) and changes nothing. The table's holder is known by its record, or by routes
+ * of ours in the table on another present interface.
+ */
+async function refuseSharedTable(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnapshot): Promise<void> {
+  const present = new Map(snap.links.map((l) => [l.mac, l.name]));
+  const record = (await readRecords(ctx)).find((r) => r.mac !== link.mac && r.table === p.table && present.has(r.mac));
+  const protocol = ctx.config.settings.protocol;
+  const route = snap.routes.find((r) => r.table === p.table && r.protocol === protocol && r.dev !== link.name && snap.links.some((l) => l.name === r.dev));
+  const holder = record ? `${record.eniId} on ${present.get(record.mac)}` : route ? `the ENI on ${route.dev}` : undefined;
+  if (holder === undefined) return;
+  throw new Ec2netError('Conflict', `routing table ${p.table} belongs to ${holder}; IMDS gives ${p.eniId} on ${link.name} the same device-number (not settled yet, or wrong): nothing changed`, {
+    iface: link.name,
+    eni: p.eniId,
+    table: p.table,
+    holder: record ? { eni: record.eniId, iface: present.get(record.mac), mac: record.mac } : { iface: route?.dev },
+  });
+}
+
 export interface IfupOptions {
   /**
    * Run by ec2netd or ec2ifscan rather than by an admin: an interface ec2ifdown took down stays down. Checked under
@@ -214,11 +239,25 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
       return { ifname, skipped, changed: false };
     }
     const { meta, os, plan: planned } = await planFor(ctx, link, snap);
+    const unmanaged = unmanagedBy(ctx.config, { ifname, mac: link.mac, eniId: meta.eniId, deviceNumber: meta.deviceNumber, networkCard: meta.networkCard });
+    if (unmanaged !== undefined) {
+      const skipped = `UNMANAGED=${unmanaged} in ec2net.conf: left to another agent`;
+      // Recorded, so that status shows it; what earlier runs added stays listed for a detach to clean up.
+      const kept = previous?.ifname === ifname ? previous : undefined;
+      await writeRecord(ctx, {
+        mac: link.mac, eniId: meta.eniId, ifname, table: planned.table, deviceNumber: meta.deviceNumber, networkCard: meta.networkCard,
+        primary: meta.isPrimary, converged: false, addresses: kept?.addresses ?? [], files: kept?.files ?? [], unmanaged,
+      });
+      log.info({ reason: skipped, eni: meta.eniId }, 'leaving interface alone');
+      return { ifname, skipped, unmanaged, changed: false };
+    }
     let p = planned;
     if (p.skip) {
       log.info({ reason: p.skip }, 'leaving interface alone');
       return { ifname, skipped: p.skip, changed: false, plan: p, meta };
     }
+
+    await refuseSharedTable(ctx, p, link, snap);
 
     const owned = new Set(previous?.ifname === ifname ? previous.addresses : []);
     const written = (plan: Plan) => [...new Set([...(previous?.files ?? []), ...plan.files.map((f) => f.path)])];

@@ -29,6 +29,8 @@ export interface ScanResult {
   readonly alreadyConfigured: string[];
   /** Taken down by ec2ifdown: left down (ec2ifup brings them back). */
   readonly down: string[];
+  /** Left to another agent by UNMANAGED in ec2net.conf. */
+  readonly unmanaged: string[];
   readonly failed: { ifname: string; error: unknown }[];
 }
 
@@ -59,6 +61,7 @@ export async function scan(ctx: AgentContext, opts: ScanOptions = {}): Promise<S
   const todo: string[] = [];
   const alreadyConfigured: string[] = [];
   const down: string[] = [];
+  const unmanaged: string[] = [];
   for (const l of candidates) {
     const record = await readRecord(ctx, l.mac);
     if (record?.ifname === l.name && record.down) down.push(l.name);
@@ -73,6 +76,7 @@ export async function scan(ctx: AgentContext, opts: ScanOptions = {}): Promise<S
       try {
         const result = await ifup(ctx, name, { automatic: true });
         if (result.down) down.push(name);
+        else if (result.unmanaged !== undefined) unmanaged.push(name);
         else configured.push(result);
       } catch (error) {
         ctx.log.error({ iface: name, err: error }, 'configuring interface failed');
@@ -81,5 +85,5 @@ export async function scan(ctx: AgentContext, opts: ScanOptions = {}): Promise<S
     }
   };
   await Promise.all(Array.from({ length: Math.min(SCAN_CONCURRENCY, queue.length) }, worker));
-  return { configured, alreadyConfigured, down, failed };
+  return { configured, alreadyConfigured, down, unmanaged, failed };
 }

@@ -26,6 +26,8 @@ export interface InterfaceStatus {
   readonly present: boolean;
   /** Taken down by ec2ifdown: left alone until ec2ifup. */
   readonly down: boolean;
+  /** Left to another agent: the UNMANAGED word in ec2net.conf that matched. */
+  readonly unmanaged?: string;
   readonly addresses: string[];
   readonly rules: string[];
   readonly routes: string[];
@@ -51,6 +53,7 @@ export async function interfaceStatus(ctx: AgentContext, facts: ReadonlyMap<stri
         primary: r.primary,
         present: link !== undefined,
         down: r.down === true,
+        ...(r.unmanaged !== undefined ? { unmanaged: r.unmanaged } : {}),
         // The kernel's own link-local address on every link is not the ENI's.
         addresses: addresses.filter((a) => link && a.dev === ifname && !isLinkLocal6(a.address)).map((a) => a.address).sort(),
         rules: rules.filter((x) => x.protocol === protocol && x.table === r.table).map(describeRule).sort(),
@@ -66,7 +69,7 @@ export async function interfaceStatus(ctx: AgentContext, facts: ReadonlyMap<stri
 export function formatStatus(list: readonly InterfaceStatus[], daemonRunning: boolean): string {
   const lines = [`daemon: ${daemonRunning ? 'running' : 'not running (computed directly)'}`];
   for (const s of list) {
-    lines.push('', `${s.ifname}  ${s.eniId}  mac ${s.mac}  device ${s.deviceNumber} card ${s.networkCard}  table ${s.table}${s.primary ? '  primary' : ''}${s.present ? '' : '  (device gone)'}${s.down ? '  DOWN (ec2ifdown; ec2ifup brings it back)' : ''}`);
+    lines.push('', `${s.ifname}  ${s.eniId}  mac ${s.mac}  device ${s.deviceNumber} card ${s.networkCard}  table ${s.table}${s.primary ? '  primary' : ''}${s.present ? '' : '  (device gone)'}${s.down ? '  DOWN (ec2ifdown; ec2ifup brings it back)' : ''}${s.unmanaged !== undefined ? `  UNMANAGED (UNMANAGED=${s.unmanaged} in ec2net.conf)` : ''}`);
     lines.push(`  addresses: ${s.addresses.join(', ') || '-'}`);
     for (const r of s.rules) lines.push(`  rule   ${r}`);
     for (const r of s.routes) lines.push(`  route  ${r}`);

@@ -29,6 +29,7 @@ Configure every interface that is an ENI of this instance and is not configured 
         configured: result.configured.map((r) => r.ifname),
         alreadyConfigured: result.alreadyConfigured,
         down: result.down,
+        unmanaged: result.unmanaged,
         failed: result.failed.map((f) => f.ifname),
       },
       'scan finished',

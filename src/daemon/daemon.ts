@@ -73,6 +73,8 @@ export interface EniStatus {
   foreignChecks?: number;
   /** Taken down by ec2ifdown (its record says so): no repair, refresh or configure until ec2ifup or a detach. */
   adminDown?: boolean;
+  /** Left to another agent by UNMANAGED in ec2net.conf (the word that matched): watched, never configured. */
+  unmanaged?: string;
   plan?: Plan;
   meta?: EniMetadata;
   lastRefresh?: number;
@@ -428,6 +430,13 @@ export class Ec2netDaemon {
       s.foreign = false;
       s.adminDown = result.down === true;
       if (result.down) return;
+      if (result.unmanaged !== undefined) {
+        s.unmanaged = result.unmanaged;
+        s.plan = undefined;
+        s.meta = undefined;
+        return;
+      }
+      s.unmanaged = undefined;
       if (result.plan) {
         s.plan = result.plan;
         s.meta = result.meta;

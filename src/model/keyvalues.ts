@@ -22,3 +22,13 @@ export function parseKeyValues(text: string, path: string): Map<string, string> 
   return values;
 }
 
+
+/** The line (from 1) that sets `key` last, as parseKeyValues reads it (a later line overrides an earlier one). */
+export function keyLine(text: string, key: string): number | undefined {
+  let found: number | undefined;
+  text.split('\n').forEach((raw, i) => {
+    const m = LINE.exec(raw.trim());
+    if (m?.[1] === key) found = i + 1;
+  });
+  return found;
+}

@@ -85,7 +85,10 @@ export interface Plan {
    */
   readonly raRouteMetric?: number;
   readonly files: readonly FileSpec[];
-  /** Alternative interface names: the ENI id and `device-number-D` (`device-number-D.C` on card C > 0). */
+  /**
+   * Alternative interface names: the ENI id, `device-number-D.C` (as amazon-ec2-net-utils v2 names every ENI, card 0
+   * too), and on card 0 also `device-number-D` (on card C > 0 that name is card 0's device D).
+   */
   readonly altnames: readonly string[];
 }
 
@@ -95,7 +98,8 @@ export function hasIpv6Default(p: Plan): boolean {
 }
 
 export function altnamesFor(meta: EniMetadata): string[] {
-  return [meta.eniId, `device-number-${meta.deviceNumber}${meta.networkCard > 0 ? `.${meta.networkCard}` : ''}`];
+  const full = `device-number-${meta.deviceNumber}.${meta.networkCard}`;
+  return meta.networkCard > 0 ? [meta.eniId, full] : [meta.eniId, `device-number-${meta.deviceNumber}`, full];
 }
 
 export function plan(input: PlanInput): Plan {

@@ -26,6 +26,11 @@ export interface EniRecord {
    * ec2ifup configures it again or the ENI is detached.
    */
   readonly down?: boolean;
+  /**
+   * Left to another agent by UNMANAGED in ec2net.conf: the word that matched. Nothing is configured; what earlier
+   * runs added stays listed, for a detach to clean up.
+   */
+  readonly unmanaged?: string;
 }
 
 export function recordPath(stateDir: string, mac: string): string {
@@ -54,6 +59,7 @@ export function parseRecord(text: string | undefined): EniRecord | undefined {
     return {
       mac, ifname, eniId: v.eniId, table, deviceNumber, networkCard, primary: v.primary, converged: v.converged === true, addresses, files,
       ...(v.down === true ? { down: true } : {}),
+      ...(typeof v.unmanaged === 'string' && v.unmanaged.length > 0 && v.unmanaged.length <= 64 ? { unmanaged: v.unmanaged } : {}),
     };
   } catch {
     return undefined;

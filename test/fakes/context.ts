@@ -45,7 +45,7 @@ export function fakeContext(kernel: FakeKernel, imds: FakeImds, opts: { root?: s
   const clock = fakeClock();
   const dhcp = new FakeDhcp(kernel);
   const paths = pathsFor(root);
-  const config: Config = { settings: { protocol: EC2NET_PROTOCOL, primaryRules: opts.primaryRules ?? false }, activation: 'dhclient', setHostname: opts.setHostname ?? false, backend: 'ifcfg', provisionPrefixIps: false, mainRouteTable: true };
+  const config: Config = { settings: { protocol: EC2NET_PROTOCOL, primaryRules: opts.primaryRules ?? false }, activation: 'dhclient', setHostname: opts.setHostname ?? false, backend: 'ifcfg', provisionPrefixIps: false, mainRouteTable: true, unmanaged: [] };
   const ctx: AgentContext = {
     paths,
     config,

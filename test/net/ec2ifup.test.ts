@@ -147,6 +147,21 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
     }
   });
 
+  test('IMDS gives eth1 the device-number of a live eth2: exit 1 naming both ENIs and the table; nothing changed, eth2 stays reachable', async () => {
+    // A freshly attached ENI's device-number can answer another's while IMDS propagates (DESIGN.md, "IMDS facts").
+    await ok('ec2ifup', ['eth2']);
+    const before = await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']);
+    await vpc.imds.setOverride(`network/interfaces/macs/${ENI1.mac}/device-number`, String(ENI2.deviceNumber));
+    const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
+    await vpc.imds.clearOverrides();
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`routing table 1000${ENI2.deviceNumber} belongs to ${ENI2.id} on eth2`));
+    assert.match(r.stderr, new RegExp(ENI1.id));
+    assert.match(r.stderr, /Conflict/);
+    assert.deepEqual(await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']), before);
+    assert.deepEqual((await reach(vpc, [...addressesOf(ENI1), ...addressesOf(ENI2)])).failed, []);
+  });
+
   test('usage errors exit 2 and change nothing', async () => {
     for (const args of [[], ['../x'], ['a-name-longer-than-15'], ['eth 1'], ['eth1', 'eth2'], ['--bogus', 'eth1']]) {
       const r = await agent(vpc, root, 'ec2ifup', args);

@@ -81,7 +81,7 @@ describe('ec2netd in the simulated VPC', () => {
     assert.ok(existsSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth1`));
     const link = await vpc.exec('instance', ['ip', '-j', 'link', 'show', 'dev', 'eth1']);
     const altnames = (JSON.parse(link.stdout) as { altnames?: string[] }[])[0]?.altnames ?? [];
-    assert.deepEqual([...altnames].sort(), [ENI1.id, 'device-number-1'].sort());
+    assert.deepEqual([...altnames].sort(), [ENI1.id, 'device-number-1', 'device-number-1.0'].sort());
   });
 
   test('(b) a secondary IP assigned in IMDS is reachable after one refresh; unassigned, it is removed', async () => {

@@ -10,7 +10,8 @@ import { DHCP_WAIT_MS, MAC_WAIT_MS, ifup, readRecord } from '../../src/agent/ifu
 import { acquireLock, lockPath } from '../../src/ports/lock.js';
 import { ifdown } from '../../src/agent/ifdown.js';
 import { BOOT_IMDS_WAIT_MS, scan } from '../../src/agent/scan.js';
-import { EC2NET_PROTOCOL } from '../../src/config.js';
+import { EC2NET_PROTOCOL, parseConfig } from '../../src/config.js';
+import { formatStatus, interfaceStatus } from '../../src/agent/status.js';
 import { Ec2netError } from '../../src/errors.js';
 import type { Route, Rule } from '../../src/model/state.js';
 import { FakeKernel } from '../fakes/kernel.js';
@@ -287,6 +288,74 @@ const ETH1_V6: FakeEni = {
   subnet6: '2001:db8:2::/64',
 };
 const ROUTER6 = 'fe80::e2:eff:fe00:2';
+
+describe('ec2ifup, two ENIs given one device-number', () => {
+  test("IMDS gives eth1 the device-number of a live eth2: Conflict naming both and the table, nothing changed", async () => {
+    const { kernel, ctx, imds } = world();
+    await ifup(ctx, 'eth1');
+    await ifup(ctx, 'eth2');
+    const before = snapshot(kernel);
+    // While a freshly attached ENI propagates IMDS can answer another's device-number (DESIGN.md, "IMDS facts").
+    imds.set(`network/interfaces/macs/${ETH1.mac}/device-number`, '2');
+    await assert.rejects(
+      ifup(ctx, 'eth1'),
+      (e: unknown) =>
+        e instanceof Ec2netError && e.kind === 'Conflict' && e.retryable && /routing table 10002 belongs to eni-00000000000000003 on eth2/.test(e.message) && e.message.includes(ETH1.id),
+    );
+    assert.deepEqual(snapshot(kernel), before);
+    assert.equal((await readRecord(ctx, ETH1.mac))?.table, 10001, "eth1's record is as it was");
+
+    // Settled: the same run converges.
+    imds.set(`network/interfaces/macs/${ETH1.mac}/device-number`, '1');
+    assert.equal((await ifup(ctx, 'eth1')).changed, false);
+  });
+
+  test('a table held by routes of ours on another present interface, with no record, is refused too', async () => {
+    const { kernel, ctx } = world();
+    kernel.routes_.push({ family: 4, table: 10001, dst: '0.0.0.0/0', dev: 'eth2', gateway: '10.0.1.1', metric: 0, scope: 'universe', protocol: P });
+    await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'Conflict' && /the ENI on eth2/.test(e.message));
+    assert.equal(kernel.rules_.filter((r) => r.protocol === P).length, 0);
+  });
+});
+
+describe('UNMANAGED in ec2net.conf (an ENI another agent owns, as the VPC CNI owns secondary ENIs on EKS nodes)', () => {
+  const unmanaged = (ctx: ReturnType<typeof world>['ctx'], value: string) => ({ ...ctx, config: { ...ctx.config, unmanaged: parseConfig(`UNMANAGED="${value}"\n`, '/x').unmanaged } });
+
+  test('ec2ifup and ec2ifscan leave it alone, record why, and status shows it; ec2ifdown leaves it alone too', async () => {
+    const w = world();
+    const ctx = unmanaged(w.ctx, 'device-number=2-');
+    const before = snapshot(w.kernel);
+    const r = await ifup(ctx, 'eth2');
+    assert.equal(r.unmanaged, 'device-number=2-');
+    assert.match(r.skipped ?? '', /UNMANAGED=device-number=2- in ec2net.conf/);
+    assert.deepEqual(snapshot(w.kernel), before);
+    assert.equal(w.kernel.links_.find((l) => l.name === 'eth2')?.up, false, 'the link is not touched');
+    assert.equal(w.dhcp.running.has('eth2'), false, 'no DHCP client started');
+    assert.equal(existsSync(`${w.root}/etc/sysconfig/network-scripts/ifcfg-eth2`), false, 'no file written');
+    assert.equal((await readRecord(ctx, ETH2.mac))?.unmanaged, 'device-number=2-');
+
+    const result = await scan(ctx);
+    assert.deepEqual(result.unmanaged, ['eth2']);
+    assert.deepEqual(result.configured.map((x) => x.ifname).sort(), ['eth0', 'eth1']);
+    const status = await interfaceStatus(ctx);
+    assert.equal(status.find((x) => x.ifname === 'eth2')?.unmanaged, 'device-number=2-');
+    assert.match(formatStatus(status, false), /eth2 .*UNMANAGED \(UNMANAGED=device-number=2- in ec2net\.conf\)/);
+    assert.equal(status.find((x) => x.ifname === 'eth1')?.unmanaged, undefined);
+
+    w.kernel.links_ = w.kernel.links_.map((l) => (l.name === 'eth2' ? { ...l, up: true } : l));
+    assert.match((await ifdown(ctx, 'eth2')).skipped ?? '', /UNMANAGED/);
+    assert.equal(w.kernel.links_.find((l) => l.name === 'eth2')?.up, true);
+  });
+
+  test('by name or MAC, ec2ifdown leaves it alone whatever its record says', async () => {
+    const w = world();
+    await ifup(w.ctx, 'eth1');
+    const before = snapshot(w.kernel);
+    assert.match((await ifdown(unmanaged(w.ctx, ETH1.mac), 'eth1')).skipped ?? '', /UNMANAGED/);
+    assert.match((await ifdown(unmanaged(w.ctx, 'eth1'), 'eth1')).skipped ?? '', /UNMANAGED/);
+    assert.deepEqual(snapshot(w.kernel), before);
+  });
+});
 
 describe('ec2ifup, IPv6', () => {
   test('every ipv6s address goes on; rules per address and prefix; the table default via the RA-learned router', async () => {

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EC2NET_PROTOCOL, parseConfig, pathsFor } from '../../src/config.js';
+import { EC2NET_PROTOCOL, parseConfig, pathsFor, unmanagedBy } from '../../src/config.js';
 import { Ec2netError } from '../../src/errors.js';
 import { VERSION } from '../../src/version.js';
 
@@ -18,6 +18,39 @@ test('no config file means the defaults', () => {
     backend: 'auto',
     provisionPrefixIps: false,
     mainRouteTable: true,
+    unmanaged: [],
+  });
+});
+
+describe('UNMANAGED', () => {
+  const eni = { ifname: 'eth3', mac: '02:0a:00:00:00:03', eniId: 'eni-0123456789abcdef0', deviceNumber: 3, networkCard: 0 };
+  const by = (value: string, over: Partial<typeof eni> = {}) => unmanagedBy(parseConfig(`UNMANAGED="${value}"\n`, '/x'), { ...eni, ...over });
+
+  test('by interface name, MAC (any case), ENI id, device-number and network-card ranges; the first word that matches', () => {
+    assert.equal(by('eth3'), 'eth3');
+    assert.equal(by('eth4'), undefined);
+    assert.equal(by('02:0A:00:00:00:03'), '02:0A:00:00:00:03');
+    assert.equal(by('eni-0123456789abcdef0'), 'eni-0123456789abcdef0');
+    assert.equal(by('eni-0123456789abcdef1'), undefined);
+    assert.equal(by('device-number=3'), 'device-number=3');
+    assert.equal(by('device-number=1-2'), undefined);
+    assert.equal(by('device-number=1-5'), 'device-number=1-5');
+    // "Manage the primary only" (the VPC CNI owns the rest, as on EKS nodes): every ENI but device 0 on card 0.
+    const primaryOnly = 'device-number=1- network-card=1-';
+    assert.equal(by(primaryOnly), 'device-number=1-');
+    assert.equal(by(primaryOnly, { deviceNumber: 0 }), undefined);
+    assert.equal(by(primaryOnly, { deviceNumber: 0, networkCard: 1 }), 'network-card=1-');
+    assert.equal(by('  eth9   device-number=3 '), 'device-number=3');
+  });
+
+  test('a word that is none of the forms is refused with the key and the line named; so is an empty range', () => {
+    for (const word of ['device-number=5-2', 'device-number=x', 'eni-XYZ', 'eth/1', 'name=eth1', 'device-number=1-2-3']) {
+      assert.throws(
+        () => parseConfig(`# ec2net.conf\nPRIMARY_RULES=no\nUNMANAGED="eth1 ${word}"\n`, '/etc/ec2net/ec2net.conf'),
+        (e: unknown) => e instanceof Ec2netError && e.kind === 'InvalidArgument' && e.fields.key === 'UNMANAGED' && e.fields.line === 3 && e.message.includes(JSON.stringify(word)),
+        word,
+      );
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { Ec2netDaemon, MAX_REPAIRS_PER_WINDOW } from '../../src/daemon/daemon.js';
 import { ifdown } from '../../src/agent/ifdown.js';
 import { ifup } from '../../src/agent/ifup.js';
-import { EC2NET_PROTOCOL } from '../../src/config.js';
+import { EC2NET_PROTOCOL, parseConfig } from '../../src/config.js';
 import { MAX_ATTEMPTS } from '../../src/imds/client.js';
 import type { KernelEvent } from '../../src/ports/netlink-events.js';
 import { FakeKernel } from '../fakes/kernel.js';
@@ -20,7 +20,7 @@ import { ManualScheduler } from '../fakes/scheduler.js';
 const ETH0: FakeEni = { mac: '02:00:00:00:00:01', id: 'eni-00000000000000001', deviceNumber: 0, subnet: '10.0.1.0/24', ipv4s: ['10.0.1.10'] };
 const ETH1: FakeEni = { mac: '02:00:00:00:00:02', id: 'eni-00000000000000002', deviceNumber: 1, subnet: '10.0.2.0/24', ipv4s: ['10.0.2.10', '10.0.2.11'] };
 
-async function world() {
+async function world(opts: { conf?: string } = {}) {
   const kernel = new FakeKernel({
     links_: [
       { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true, altnames: [] },
@@ -39,7 +39,8 @@ async function world() {
       cb();
     },
   });
-  const ctx = { ...f.ctx, log: pino({ level: 'debug' }, sink) };
+  const config = opts.conf === undefined ? f.ctx.config : { ...f.ctx.config, unmanaged: parseConfig(opts.conf, '/x').unmanaged };
+  const ctx = { ...f.ctx, config, log: pino({ level: 'debug' }, sink) };
   const scheduler = new ManualScheduler();
   let emit: (e: KernelEvent) => void = () => undefined;
   const daemon = new Ec2netDaemon(ctx, {
@@ -342,5 +343,20 @@ test('a failure that cannot pass until IMDS changes is tried again a refresh per
   for (let i = 0; i < 15 && ours(w.kernel, 10003).length === 0; i++) await w.scheduler.advance(1_000);
   await w.until();
   assert.equal(ours(w.kernel, 10003).length, 1, 'configured on the short backoff');
+  await w.daemon.stop();
+});
+
+test('an ENI UNMANAGED names is watched and never configured, repaired or refreshed; status says why', async () => {
+  const w = await world({ conf: 'UNMANAGED=device-number=1\n' });
+  const eth1 = () => w.daemon.status().find((x) => x.ifname === 'eth1');
+  assert.equal(eth1()?.unmanaged, 'device-number=1');
+  assert.equal(ours(w.kernel, 10001).length, 0);
+  assert.equal(w.kernel.links_.find((l) => l.name === 'eth1')?.up, false);
+  // A new address in IMDS and a refresh period later: still nothing.
+  w.imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10\n10.0.2.11\n10.0.2.12');
+  await w.scheduler.advance(75_000);
+  await w.until();
+  assert.equal(ours(w.kernel, 10001).length, 0);
+  assert.equal(w.dhcp.running.has('eth1'), false);
   await w.daemon.stop();
 });

@@ -22,6 +22,7 @@ const TABLE: Record<ErrorKind, [retryable: boolean, exit: number]> = {
   NoSuchInterface: [false, EXIT_FAILED],
   NotAnEni: [true, EXIT_FAILED],
   Busy: [true, EXIT_FAILED],
+  Conflict: [true, EXIT_FAILED],
   VerificationError: [true, EXIT_FAILED],
   PluginFailure: [true, EXIT_FAILED],
   PermissionDenied: [false, EXIT_FAILED],
