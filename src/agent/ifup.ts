@@ -271,8 +271,14 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
     let reconfiguring = changed && ctx.backend.reconfiguresOnWrite;
     if (os.note) log[changed ? 'info' : 'debug']({ ...os.note.fields, files: p.files.map((f) => f.path) }, os.note.message);
     if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
-    // Before the link comes up: the first RA then installs its default route with this metric.
-    if (p.raRouteMetric !== undefined && (await ctx.kernel.setRaRouteMetric(ifname, p.raRouteMetric))) changed = true;
+    if (p.raRouteMetric !== undefined) {
+      // The kernel handles this ENI's router advertisements. Before the link comes up: the first RA then installs
+      // its default route with this metric.
+      if (await ctx.kernel.setRaRouteMetric(ifname, p.raRouteMetric)) changed = true;
+      // Docker and Kubernetes turn forwarding on, at boot or any time later; with accept_ra=1 the kernel then
+      // ignores RAs, and the ENI's IPv6 router (its table's default route) is never learned.
+      if (await ctx.kernel.acceptRaWhileForwarding(ifname)) changed = true;
+    }
     // After activation the snapshot is stale (DHCP added the address); otherwise it is what converge starts from.
     const activated = p.activated && (await activate(ctx, p, link, snap));
     let current: KernelSnapshot | undefined = activated ? undefined : snap;

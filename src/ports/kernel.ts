@@ -44,6 +44,12 @@ export interface KernelPort {
    * from router advertisements on the interface. Returns whether it changed.
    */
   setRaRouteMetric(name: string, metric: number): Promise<boolean>;
+  /**
+   * ≈ `sysctl -w net.ipv6.conf.NAME.accept_ra=2` where it is 1: router advertisements stay accepted when
+   * forwarding is on (with accept_ra=1 the kernel ignores them then). 0 (the admin turned RAs off) is left alone.
+   * Returns whether it changed.
+   */
+  acceptRaWhileForwarding(name: string): Promise<boolean>;
   /** ≈ `hostname`: the UTS namespace's hostname. */
   hostname(): Promise<string>;
   /** ≈ `hostname NAME` */

@@ -482,6 +482,18 @@ export class NetlinkKernel implements KernelPort {
     }
   }
 
+  async acceptRaWhileForwarding(name: string): Promise<boolean> {
+    if (!parseIfname(name)) throw new Ec2netError('Bug', 'bad sysctl arguments', { iface: name });
+    const path = `/proc/sys/net/ipv6/conf/${name}/accept_ra`;
+    try {
+      if ((await readFile(path, 'utf8')).trim() !== '1') return false;
+      await writeFile(path, '2\n');
+      return true;
+    } catch (e) {
+      throw asEc2netError(e, 'PluginFailure', 'accepting router advertisements while forwarding failed', { iface: name, path });
+    }
+  }
+
   async hostname(): Promise<string> {
     return (await readFile(HOSTNAME_PATH, 'utf8')).trim();
   }

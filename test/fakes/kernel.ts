@@ -96,6 +96,15 @@ export class FakeKernel implements KernelPort {
     this.raMetrics.set(name, metric);
     return true;
   }
+  /** net.ipv6.conf.IF.accept_ra, by interface (1, the kernel's default, when absent). */
+  readonly acceptRa = new Map<string, number>();
+  async acceptRaWhileForwarding(name: string) {
+    this.hasLink(name);
+    if ((this.acceptRa.get(name) ?? 1) !== 1) return false;
+    this.mutate('acceptRaWhileForwarding');
+    this.acceptRa.set(name, 2);
+    return true;
+  }
   hostname_ = 'localhost';
   async hostname() {
     return this.hostname_;

@@ -186,3 +186,27 @@ describe('(d) multi-card numbering', () => {
     assert.deepEqual(r.failed, []);
   });
 });
+
+describe('a host that forwards (Docker, Kubernetes with IPv6), ifcfg backend', () => {
+  let vpc: Vpc;
+  after(async () => vpc?.destroy());
+
+  test('forwarding on before ec2ifup: RAs are still accepted on the ENI (accept_ra=2), and its IPv6 addresses answer', async () => {
+    vpc = await Vpc.create({ subnets: DUAL_SUBNETS.slice(0, 2) });
+    const root = newRoot();
+    await vpc.attach(P0);
+    // ip-sysctl.rst, accept_ra: "1 - Accept Router Advertisements if forwarding is disabled. 2 - Overrule
+    // forwarding behaviour. Accept Router Advertisements even if forwarding is enabled."
+    const fwd = await vpc.exec('instance', ['sysctl', '-q', '-w', 'net.ipv6.conf.all.forwarding=1', 'net.ipv6.conf.default.forwarding=1']);
+    assert.equal(fwd.code, 0, fwd.stderr);
+    const eni: EniSpec = { id: 'eni-0000000000000d001', mac: '02:ec:00:00:03:11', ifname: 'eth1', subnet: 'd2', deviceNumber: 1, ipv4s: ['10.0.2.50'], ipv6s: ['2001:db8:2::50', '2001:db8:2::51'] };
+    await vpc.attach(eni);
+    const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
+    succeeded(r, 'ec2ifup eth1');
+    const acceptRa = await vpc.exec('instance', ['sysctl', '-n', 'net.ipv6.conf.eth1.accept_ra']);
+    assert.equal(acceptRa.stdout.trim(), '2');
+    const table = await lines(vpc, ['-6', 'route', 'show', 'table', '10001']);
+    assert.ok(table.some((l) => l.startsWith('default via fe80::')), table.join(' | '));
+    assert.deepEqual((await reach(vpc, [...eni.ipv4s, ...eni.ipv6s!])).failed, []);
+  });
+});
