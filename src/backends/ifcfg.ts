@@ -30,7 +30,7 @@ export function ifcfgRenderer(paths: IfcfgPaths, files = true): FileRenderer {
             table: eni.table,
             mainMetric: ifcfgMainMetric(eni.meta.networkCard, eni.meta.deviceNumber),
             ...(eni.subnet ? { subnet: eni.subnet } : {}),
-            primaryIpv4: eni.meta.localIpv4s[0] as string,
+            ...(eni.meta.localIpv4s[0] !== undefined ? { primaryIpv4: eni.meta.localIpv4s[0] } : {}),
             flags: eni.flags,
             ...(eni.ipv6Router ? { ipv6Router: eni.ipv6Router } : {}),
           })

@@ -53,7 +53,7 @@ export async function topLevelMac(client: ImdsClient): Promise<string> {
 /** IMDS's answers for what can change while an ENI stays attached (see readAddressAnswers). */
 export interface AddressAnswers {
   readonly primaryMac: string;
-  readonly localIpv4s: string;
+  readonly localIpv4s: string | undefined;
   readonly ipv4Prefix: string | undefined;
   readonly ipv6s: string | undefined;
   readonly ipv6Prefix: string | undefined;
@@ -68,8 +68,9 @@ export interface AddressAnswers {
  */
 export async function readAddressAnswers(client: ImdsClient, previous: EniMetadata, primaryMac: string): Promise<AddressAnswers> {
   const base = `network/interfaces/macs/${previous.mac}/`;
+  // An IPv6-only ENI has no local-ipv4s (404); for any other a 404 is IMDS failing, not the addresses going.
   const [localIpv4s, prefixes, ipv6s, prefixes6] = await Promise.all([
-    required(client, `${base}local-ipv4s`),
+    previous.localIpv4s.length === 0 ? client.get(`${base}local-ipv4s`).then((a) => optional(a, `${base}local-ipv4s`)) : required(client, `${base}local-ipv4s`),
     client.get(`${base}ipv4-prefix`),
     client.get(`${base}ipv6s`),
     client.get(`${base}ipv6-prefix`),
@@ -77,7 +78,7 @@ export async function readAddressAnswers(client: ImdsClient, previous: EniMetada
   const ipv4Prefix = optional(prefixes, `${base}ipv4-prefix`);
   const ipv6sText = optional(ipv6s, `${base}ipv6s`);
   const ipv6Prefix = optional(prefixes6, `${base}ipv6-prefix`);
-  const key = JSON.stringify([primaryMac, localIpv4s, ipv4Prefix ?? null, ipv6sText ?? null, ipv6Prefix ?? null]);
+  const key = JSON.stringify([primaryMac, localIpv4s ?? null, ipv4Prefix ?? null, ipv6sText ?? null, ipv6Prefix ?? null]);
   return { primaryMac, localIpv4s, ipv4Prefix, ipv6s: ipv6sText, ipv6Prefix, key };
 }
 
@@ -145,17 +146,24 @@ async function readOnce(mac: string, primaryMac: string, answers: readonly ImdsA
   const base = `network/interfaces/macs/${mac}/`;
   const byKey = new Map(ENI_KEYS.map((k, i) => [k, answers[i] as ImdsAnswer]));
   const get = (k: EniKey) => optional(byKey.get(k) as ImdsAnswer, base + k);
-  for (const k of ['device-number', 'interface-id', 'local-ipv4s'] as const) {
+  for (const k of ['device-number', 'interface-id'] as const) {
     if (get(k) === undefined) return { retry: transient(base + k, 'not found (404): the ENI has not propagated yet', { mac }) };
+  }
+  const localIpv4s = get('local-ipv4s');
+  const subnet4 = get('subnet-ipv4-cidr-block');
+  // An IPv6-only network interface has no local-ipv4s and no subnet-ipv4-cidr-block (both 404, AWS's
+  // instance-metadata categories): told from an ENI still propagating by its IPv6 keys, which it has.
+  const ipv6Only = localIpv4s === undefined && subnet4 === undefined && get('ipv6s') !== undefined && get('subnet-ipv6-cidr-blocks') !== undefined;
+  if (localIpv4s === undefined && !ipv6Only) {
+    return { retry: transient(base + 'local-ipv4s', 'not found (404), and no IPv6 addresses either: the ENI has not propagated yet', { mac }) };
   }
   const card = get('network-card');
   if (card === '' || (card === undefined && mac !== primaryMac && isMultiCard(await primaryCard(), primaryMac))) {
     return { retry: transient(base + 'network-card', 'empty or not found on a multi-card instance: not propagated yet', { mac }) };
   }
-  const localIpv4s = get('local-ipv4s') as string;
-  const subnet4 = get('subnet-ipv4-cidr-block');
-  // Only an IPv6-only subnet's ENI (one 169.254.x.x address) has no IPv4 subnet block; otherwise it is propagation.
-  if (subnet4 === undefined && !/^169\.254\.[0-9.]+\n?$/.test(localIpv4s)) {
+  // Only an IPv6-only subnet's ENI (no IPv4, or one 169.254.x.x address) has no IPv4 subnet block; otherwise it is
+  // propagation.
+  if (subnet4 === undefined && localIpv4s !== undefined && !/^169\.254\.[0-9.]+\n?$/.test(localIpv4s)) {
     return { retry: transient(base + 'subnet-ipv4-cidr-block', 'not found (404): the ENI has not propagated yet', { mac }) };
   }
   const meta = parseEniMetadata({

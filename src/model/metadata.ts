@@ -21,9 +21,9 @@ export interface EniMetadata {
   readonly eniId: string;
   readonly deviceNumber: number;
   readonly networkCard: number;
-  /** Primary first, canonical dotted quads. */
+  /** Primary first, canonical dotted quads; none for an IPv6-only network interface. */
   readonly localIpv4s: readonly string[];
-  /** Absent in an IPv6-only subnet, whose ENI holds a single 169.254.x.x address. */
+  /** Absent in an IPv6-only subnet, whose ENI holds no IPv4 address or a single 169.254.x.x one. */
   readonly subnet?: Cidr4;
   readonly ipv4Prefixes: readonly Cidr4[];
   /** Canonical (RFC 5952) IPv6 addresses, in IMDS order. */
@@ -41,7 +41,8 @@ export interface RawEni {
   readonly deviceNumber: string;
   readonly networkCard: string | undefined;
   readonly interfaceId: string;
-  readonly localIpv4s: string;
+  /** undefined: 404, as for an IPv6-only network interface. */
+  readonly localIpv4s: string | undefined;
   readonly subnetIpv4CidrBlock: string | undefined;
   readonly ipv4Prefix: string | undefined;
   readonly ipv6s?: string | undefined;
@@ -89,9 +90,12 @@ export function parseEniMetadata(raw: RawEni): EniMetadata {
   if (!eniId) throw invalid('interface-id', mac, `not an ENI id: ${sanitize(raw.interfaceId)}`);
 
   const lines = listOf(raw.localIpv4s, 'local-ipv4s', mac);
-  if (lines.length === 0) throw invalid('local-ipv4s', mac, 'empty list');
-  // IPv6-only subnets answer with one address from 169.254.0.0/16 and no IPv4 subnet block.
-  const onlyLinkLocal = lines.length === 1 && contains(LINK_LOCAL_4, parseIpv4Address(lines[0] as string) ?? 0);
+  // An IPv6-only network interface has no local-ipv4s (404) and no IPv4 subnet block, or (as captured earlier) one
+  // address from 169.254.0.0/16.
+  const noIpv4 = raw.localIpv4s === undefined;
+  if (lines.length === 0 && !noIpv4) throw invalid('local-ipv4s', mac, 'empty list');
+  if (noIpv4 && raw.subnetIpv4CidrBlock !== undefined) throw invalid('local-ipv4s', mac, 'not set, but the ENI has an IPv4 subnet block');
+  const onlyLinkLocal = noIpv4 || (lines.length === 1 && contains(LINK_LOCAL_4, parseIpv4Address(lines[0] as string) ?? 0));
   let subnet: Cidr4 | undefined;
   if (raw.subnetIpv4CidrBlock !== undefined || !onlyLinkLocal) {
     subnet = parseIpv4Network(raw.subnetIpv4CidrBlock ?? '');

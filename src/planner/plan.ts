@@ -109,9 +109,9 @@ export function plan(input: PlanInput): Plan {
   if (!flags.ec2sync) {
     return { ...base, skip: 'EC2SYNC=no in the ifcfg file', rules: [], routes: [], addresses: [], files: [], altnames: [], wantsIpv6Router: false, activated: false };
   }
-  const primary = meta.localIpv4s[0] as string;
-  // An IPv6-only subnet gives the ENI a 169.254.x.x address: there is nothing to route over IPv4.
-  const ipv4Routing = !contains(LINK_LOCAL_4, parseIpv4(primary) as number);
+  const primary = meta.localIpv4s[0];
+  // An IPv6-only network interface has no IPv4 address, or a 169.254.x.x one: there is nothing to route over IPv4.
+  const ipv4Routing = primary !== undefined && !contains(LINK_LOCAL_4, parseIpv4(primary) as number);
   const subnet = ipv4Routing ? meta.subnet : undefined;
   const gateway = subnet ? formatIpv4(subnetRouter(subnet)) : undefined;
   const protocol = settings.protocol;
@@ -187,7 +187,7 @@ export function plan(input: PlanInput): Plan {
     rules,
     routes,
     addresses,
-    ...(subnet ? { primaryIpv4: primary } : {}),
+    ...(subnet && primary !== undefined ? { primaryIpv4: primary } : {}),
     activated: !meta.isPrimary,
     wantsIpv6Router,
     ...(raRouteMetric !== undefined ? { raRouteMetric } : {}),

@@ -21,7 +21,8 @@ export interface IfcfgInput {
   readonly mainMetric: number;
   /** Absent on IPv6-only subnets: no IPv4 routes to write. */
   readonly subnet?: Cidr4;
-  readonly primaryIpv4: string;
+  /** Absent for an IPv6-only network interface. */
+  readonly primaryIpv4?: string;
   readonly flags: AdminFlags;
   /** The IPv6 router's link-local address, once router advertisements have named it. */
   readonly ipv6Router?: string;
@@ -51,7 +52,7 @@ export function renderIfcfg(paths: IfcfgPaths, input: IfcfgInput): FileSpec[] {
     `MAINROUTETABLE=${input.flags.mainRouteTable ? 'yes' : 'no'}`,
   ];
   const files: FileSpec[] = [{ path: ifcfgPath(paths, ifname), content: linesOf(ifcfg), mode: 0o644 }];
-  if (input.subnet) {
+  if (input.subnet && input.primaryIpv4 !== undefined) {
     const gateway = formatIpv4(subnetRouter(input.subnet));
     const network = `${formatIpv4(input.subnet.base)}/${dottedMask(input.subnet.prefixLen)}`;
     const route = [

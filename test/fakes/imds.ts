@@ -8,7 +8,9 @@ export interface FakeEni {
   mac: string;
   id: string;
   deviceNumber: number | string;
+  /** '' for an IPv6-only network interface: subnet-ipv4-cidr-block answers 404. */
   subnet: string;
+  /** None for an IPv6-only network interface: local-ipv4s answers 404. */
   ipv4s: string[];
   prefixes?: string[];
   networkCard?: number;
@@ -40,8 +42,8 @@ export class FakeImds {
     if (String(eni.deviceNumber) === '0' && !eni.networkCard) this.values.set('mac', eni.mac);
     this.values.set(`${base}device-number`, String(eni.deviceNumber));
     this.values.set(`${base}interface-id`, eni.id);
-    this.values.set(`${base}subnet-ipv4-cidr-block`, eni.subnet);
-    this.values.set(`${base}local-ipv4s`, eni.ipv4s.join('\n'));
+    if (eni.subnet !== '') this.values.set(`${base}subnet-ipv4-cidr-block`, eni.subnet);
+    if (eni.ipv4s.length > 0) this.values.set(`${base}local-ipv4s`, eni.ipv4s.join('\n'));
     if (eni.prefixes?.length) this.values.set(`${base}ipv4-prefix`, eni.prefixes.join('\n'));
     if (eni.networkCard !== undefined) this.values.set(`${base}network-card`, String(eni.networkCard));
     if (eni.ipv6s?.length) this.values.set(`${base}ipv6s`, eni.ipv6s.join('\n'));

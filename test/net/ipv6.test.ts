@@ -100,6 +100,20 @@ describe('IPv6, prefixes and IPv6-only subnets (ifcfg backend)', () => {
     assert.deepEqual(await lines(vpc, ['-4', 'addr', 'show', 'dev', 'eth3', 'scope', 'global']), [], 'no DHCPv4 address in an IPv6-only subnet');
   });
 
+  test('(b) IPv6-only with no IPv4 at all (local-ipv4s and subnet-ipv4-cidr-block answer 404): configured at once, its IPv6 addresses answer', async () => {
+    // AWS EC2 User Guide, instance metadata categories, local-ipv4s: "If this is an IPv6-only network interface, this
+    // item is not set and results in an HTTP 404 response."
+    const P4: EniSpec = { id: 'eni-0000000000000b004', mac: '02:ec:00:00:01:14', ifname: 'eth4', subnet: 'o6', deviceNumber: 4, ipv4s: [], ipv6s: ['2001:db8:3::40', '2001:db8:3::41'] };
+    await vpc.attach(P4);
+    const t0 = Date.now();
+    await ok('ec2ifup', ['eth4']);
+    const took = Date.now() - t0;
+    assert.ok(took < RA_WAIT_MS + 5_000, `ec2ifup took ${took} ms (an ENI taken for one still propagating waits out ~27 s and fails)`);
+    assert.deepEqual((await reach(vpc, P4.ipv6s!)).failed, []);
+    assert.ok((await lines(vpc, ['-6', 'rule', 'show'])).some((l) => l === '10004: from 2001:db8:3::41 lookup 10004 proto 236'));
+    assert.ok(!(await lines(vpc, ['-4', 'rule', 'show'])).some((l) => l.includes('lookup 10004')));
+  });
+
   test('(c) delegated /28 and /80 get rules; with EC2PROVISIONPFXIPS=yes all 16 IPv4 prefix addresses answer', async () => {
     assert.ok((await lines(vpc, ['-4', 'rule', 'show'])).includes('10001: from 10.0.2.48/28 lookup 10001 proto 236'));
     const r = await reach(vpc, prefixAddresses('10.0.2.48/28'));

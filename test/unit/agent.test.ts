@@ -357,6 +357,42 @@ describe('UNMANAGED in ec2net.conf (an ENI another agent owns, as the VPC CNI ow
   });
 });
 
+describe('ec2ifup, an IPv6-only network interface', () => {
+  // AWS EC2 User Guide, instance metadata categories: for an IPv6-only network interface local-ipv4s "is not set and
+  // results in an HTTP 404 response", and the interface has no subnet-ipv4-cidr-block.
+  const ONLY6: FakeEni = { mac: '02:00:00:00:00:06', id: 'eni-00000000000000006', deviceNumber: 1, subnet: '', ipv4s: [], ipv6s: ['2001:db8:6::10', '2001:db8:6::11'], subnet6: '2001:db8:6::/64' };
+
+  test('configured with IPv6 rules and routes only: no DHCPv4, no IPv4 rule or route', async () => {
+    const { kernel, ctx, dhcp } = world([ETH0, ONLY6]);
+    kernel.raOnLinkUp.set('eth1', ROUTER6);
+    await ifup(ctx, 'eth1');
+    assert.deepEqual(kernel.rules_.filter((r) => r.protocol === P).map((r) => r.src).sort(), ['2001:db8:6::10/128', '2001:db8:6::11/128']);
+    assert.deepEqual(kernel.routes_.filter((r) => r.protocol === P).map((r) => `${r.table} ${r.dst}`).sort(), ['10001 2001:db8:6::/64', '10001 ::/0']);
+    assert.equal(dhcp.running.has('eth1'), false, 'no DHCPv4 client');
+    assert.equal(kernel.links_.find((l) => l.name === 'eth1')?.up, true);
+    assert.deepEqual((await readRecord(ctx, ONLY6.mac))?.addresses.slice().sort(), ['2001:db8:6::10/128', '2001:db8:6::11/128']);
+    assert.equal((await ifup(ctx, 'eth1')).changed, false);
+  });
+
+  test('while its IPv6 keys are missing too, the 404s are propagation: waited out, then configured', async () => {
+    const { kernel, ctx, imds } = world([ETH0, ONLY6]);
+    kernel.raOnLinkUp.set('eth1', ROUTER6);
+    const base = `network/interfaces/macs/${ONLY6.mac}/`;
+    // Three readings in which its IPv6 keys answer 404 as well: not yet distinguishable from an ENI propagating.
+    imds.fail(`${base}ipv6s`, { status: 404 }, 3);
+    imds.fail(`${base}subnet-ipv6-cidr-blocks`, { status: 404 }, 3);
+    await ifup(ctx, 'eth1');
+    assert.equal(imds.faults.get(`${base}ipv6s`)?.times, 0, 'the 404s were waited out');
+    assert.equal(kernel.rules_.filter((r) => r.protocol === P).length, 2);
+  });
+
+  test('an ENI with neither IPv4 nor IPv6 keys is never taken for IPv6-only: Transient after the propagation bound', async () => {
+    const { ctx, imds } = world([ETH0, ONLY6]);
+    imds.set(`network/interfaces/macs/${ONLY6.mac}/ipv6s`, undefined);
+    await assert.rejects(ifup(ctx, 'eth1'), (e: unknown) => e instanceof Ec2netError && e.kind === 'Transient' && /local-ipv4s/.test(e.message));
+  });
+});
+
 describe('ec2ifup, IPv6', () => {
   test('every ipv6s address goes on; rules per address and prefix; the table default via the RA-learned router', async () => {
     const { kernel, ctx, root } = world([ETH0, ETH1_V6]);

@@ -54,6 +54,15 @@ describe('IPv6 keys per ENI', () => {
   });
 });
 
+test('an IPv6-only ENI with no IPv4 at all: local-ipv4s answers 404, as the instance-metadata categories say', () => {
+  const { subnetCidr: _, ...rest } = eni({});
+  const only6: ImdsEni = { ...rest, ipv4s: [], subnetIpv6Cidr: '2001:db8:3::/64', ipv6s: ['2001:db8:3::30'] };
+  assert.equal(answer(state(only6), `${MACS}${only6.mac}/local-ipv4s`), undefined);
+  assert.equal(answer(state(only6), `${MACS}${only6.mac}/subnet-ipv4-cidr-block`), undefined);
+  assert.equal(answer(state(only6), `${MACS}${only6.mac}/ipv6s`), '2001:db8:3::30');
+  assert.doesNotMatch(answer(state(only6), `${MACS}${only6.mac}/`) ?? '', /local-ipv4s/);
+});
+
 describe('faults', () => {
   const SET_AT = 1_000_000;
 

@@ -172,6 +172,16 @@ describe('parseEniMetadata accepts valid metadata', () => {
     assert.deepEqual(parseEniMetadata(raw({ localIpv4s: '10.0.1.10\n10.0.1.11\n' })).localIpv4s, ['10.0.1.10', '10.0.1.11']);
   });
 
+  test('an IPv6-only network interface: no local-ipv4s and no IPv4 subnet block (both 404, per the instance-metadata categories)', () => {
+    const m = parseEniMetadata(raw({ localIpv4s: undefined, subnetIpv4CidrBlock: undefined, ipv6s: '2001:db8:3::30', subnetIpv6CidrBlocks: '2001:db8:3::/64' }));
+    assert.deepEqual(m.localIpv4s, []);
+    assert.equal(m.subnet, undefined);
+    assert.deepEqual(m.ipv6s, ['2001:db8:3::30']);
+    // No local-ipv4s beside an IPv4 subnet block is no IPv6-only interface.
+    const e = refused(raw({ localIpv4s: undefined }), 'local-ipv4s');
+    assert.match(e.message, /IPv4 subnet block/);
+  });
+
   test('an IPv6-only subnet: a single link-local address is accepted', () => {
     const m = parseEniMetadata(raw({ localIpv4s: '169.254.0.9' }));
     assert.deepEqual(m.localIpv4s, ['169.254.0.9']);

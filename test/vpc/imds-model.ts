@@ -9,7 +9,7 @@ export interface ImdsEni {
   /** Absent in an IPv6-only subnet. */
   subnetCidr?: string;
   subnetIpv6Cidr?: string;
-  /** Primary first; in an IPv6-only subnet exactly one 169.254.0.0/16 address. */
+  /** Primary first; in an IPv6-only subnet none (local-ipv4s answers 404) or one 169.254.0.0/16 address. */
   ipv4s: string[];
   ipv4Prefixes: string[];
   ipv6s?: string[];
@@ -81,7 +81,8 @@ function eniTree(state: ImdsState, eni: ImdsEni): Tree {
   if (eni.ipv4Prefixes.length > 0) tree['ipv4-prefix'] = eni.ipv4Prefixes.join('\n');
   if (eni.ipv6Prefixes?.length) tree['ipv6-prefix'] = eni.ipv6Prefixes.join('\n');
   if (eni.ipv6s?.length) tree['ipv6s'] = eni.ipv6s.join('\n');
-  tree['local-ipv4s'] = eni.ipv4s.join('\n');
+  // Not set for an IPv6-only network interface (404), per the instance-metadata categories.
+  if (eni.ipv4s.length > 0) tree['local-ipv4s'] = eni.ipv4s.join('\n');
   tree['mac'] = eni.mac.toLowerCase();
   if (state.multiCard) tree['network-card'] = String(eni.networkCard);
   tree['subnet-id'] = eni.subnetId;

@@ -42,7 +42,7 @@ export interface EniSpec {
   subnet: string;
   deviceNumber: number;
   networkCard?: number;
-  /** Primary first. In an IPv6-only subnet exactly one address from 169.254.0.0/16, neither routed nor DHCP-served. */
+  /** Primary first. In an IPv6-only subnet none, or one address from 169.254.0.0/16, neither routed nor DHCP-served. */
   ipv4s: string[];
   ipv4Prefixes?: string[];
   /** RFC 5952 text; the first one is what DHCPv6 hands out. */
@@ -505,8 +505,10 @@ export class Vpc {
       if (!MAC_RE.test(mac)) throw new Error(`bad MAC ${spec.mac}`);
       if (this.enis.has(spec.id)) throw new Error(`ENI ${spec.id} is already attached`);
       if ([...this.enis.values()].some((e) => e.mac === mac)) throw new Error(`MAC ${mac} is already attached`);
-      if (spec.ipv4s.length === 0) throw new Error(`ENI ${spec.id} needs a primary IPv4 address`);
-      if (!subnet.v4 && spec.ipv4s.length !== 1) throw new Error(`ENI ${spec.id} in IPv6-only subnet ${subnet.name} has exactly one (169.254) IPv4 address`);
+      if (subnet.v4 && spec.ipv4s.length === 0) throw new Error(`ENI ${spec.id} needs a primary IPv4 address`);
+      // AWS's instance-metadata categories: for an IPv6-only network interface local-ipv4s "is not set and results
+      // in an HTTP 404 response" (no IPv4 at all); earlier captures show one 169.254.x.x address. Both are modelled.
+      if (!subnet.v4 && spec.ipv4s.length > 1) throw new Error(`ENI ${spec.id} in IPv6-only subnet ${subnet.name} has no IPv4 address or one (169.254) address`);
       const index = this.eniCount++;
       const eni: Eni = {
         spec, mac, subnet, index, port: `e${index}`, ipv4s: [], prefixes: [], ipv6s: [], ipv6Prefixes: [], routed: { neighbours: [], routes: [] },
