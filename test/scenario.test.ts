@@ -25,6 +25,8 @@ interface Input {
   settings?: { primaryRules?: boolean };
   /** The IPv6 router's link-local address, as the kernel learned it from RA. */
   ipv6Router?: string;
+  /** The highest metric of the primary ENI's main-table routes, as the image's network config set them. */
+  primaryRouteMetric?: number;
   /** The networkd backend (files/ then holds the unit or drop-in); ifcfg when absent. */
   backend?: { kind: 'networkd'; shadowedBy?: string };
   imds: Omit<RawEni, 'networkCard' | 'ipv4Prefix'> & { networkCard?: string; ipv4Prefix?: string };
@@ -51,6 +53,7 @@ function run(input: Input) {
     settings: { protocol: EC2NET_PROTOCOL, primaryRules: input.settings?.primaryRules ?? false },
     renderer: input.backend ? networkdRenderer(pathsFor('/'), input.backend.shadowedBy) : ifcfgRenderer(pathsFor('/')),
     ...(input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
+    ...(input.primaryRouteMetric !== undefined ? { primaryRouteMetric: input.primaryRouteMetric } : {}),
   });
 }
 

@@ -10,7 +10,7 @@ import { readEni } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
 import type { Address, Link } from '../model/state.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
-import { ipv6RouterOf } from '../planner/facts.js';
+import { kernelFactsOf, type KernelFacts } from '../planner/facts.js';
 import { hasIpv6Default, plan, type Plan } from '../planner/plan.js';
 import { tableId } from '../planner/numbering.js';
 import { converge, summarize, type ConvergeResult } from '../reconcile/converge.js';
@@ -159,28 +159,28 @@ export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapsh
   const current = snap ?? (await ctx.kernel.snapshot());
   const source = ownSourceAddress(ctx, current, link.name);
   const meta = await readEni(ctx.imds(source), ctx.clock, link.mac);
-  return { meta, os, plan: planWith(ctx, meta, link.name, os, ipv6RouterIn(ctx, meta, link.name, current)) };
+  return { meta, os, plan: planWith(ctx, meta, link.name, os, kernelFactsIn(ctx, meta, link.name, current)) };
 }
 
-/** The ENI's IPv6 router as the snapshot knows it: from the RA default route, else its table's last one. */
-export function ipv6RouterIn(ctx: AgentContext, meta: EniMetadata, ifname: string, snap: KernelSnapshot): string | undefined {
-  return ipv6RouterOf(snap.routes, ifname, tableId(meta.networkCard, meta.deviceNumber), ctx.config.settings.protocol);
+/** What the planner needs from the kernel, as the snapshot holds it: the IPv6 router, the primary's route metrics. */
+export function kernelFactsIn(ctx: AgentContext, meta: EniMetadata, ifname: string, snap: KernelSnapshot): KernelFacts {
+  return kernelFactsOf(snap, meta, ifname, ctx.config.settings.protocol);
 }
 
 /** What a plan is made from besides the metadata, as one string: equal inputs and metadata give equal plans. */
-export function planInputs(ifname: string, os: InterfaceFacts, ipv6Router: string | undefined): string {
-  return JSON.stringify([ifname, os.flags, os.renderer.key, ipv6Router ?? null]);
+export function planInputs(ifname: string, os: InterfaceFacts, kernel: KernelFacts): string {
+  return JSON.stringify([ifname, os.flags, os.renderer.key, kernel.ipv6Router ?? null, kernel.primaryRouteMetric ?? null]);
 }
 
 /** The plan for metadata already read. Pure. */
-export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, os: InterfaceFacts, ipv6Router: string | undefined): Plan {
+export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, os: InterfaceFacts, kernel: KernelFacts): Plan {
   return plan({
     meta,
     ifname,
     flags: os.flags,
     renderer: os.renderer,
     settings: ctx.config.settings,
-    ...(ipv6Router ? { ipv6Router } : {}),
+    ...kernel,
   });
 }
 
@@ -188,7 +188,7 @@ export function planWith(ctx: AgentContext, meta: EniMetadata, ifname: string, o
 async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os: InterfaceFacts): Promise<{ snap: KernelSnapshot; plan: Plan } | undefined> {
   return waitFor(ctx, IPV6_ROUTER_WAIT_MS, async () => {
     const snap = await ctx.kernel.snapshot();
-    const next = planWith(ctx, meta, p.ifname, os, ipv6RouterIn(ctx, meta, p.ifname, snap));
+    const next = planWith(ctx, meta, p.ifname, os, kernelFactsIn(ctx, meta, p.ifname, snap));
     return hasIpv6Default(next) ? { snap, plan: next } : undefined;
   });
 }

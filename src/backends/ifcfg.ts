@@ -9,7 +9,7 @@ import type { Config, Paths } from '../config.js';
 import type { Link } from '../model/state.js';
 import { parseKeyValues } from '../model/keyvalues.js';
 import type { FileRenderer } from '../planner/plan.js';
-import { ifcfgMainMetric } from '../planner/numbering.js';
+import { IFCFG_METRIC_BASE } from '../planner/numbering.js';
 import type { Activator } from '../ports/activation.js';
 import { exists, readText, removeFile } from '../ports/files.js';
 import { adminFlags } from '../render/ifcfg-flags.js';
@@ -22,13 +22,14 @@ export function ifcfgRenderer(paths: IfcfgPaths, files = true): FileRenderer {
   return {
     key: files ? 'ifcfg' : 'ifcfg, no files',
     installsMainRoutes: false,
+    mainMetricBase: IFCFG_METRIC_BASE,
     render: (eni) =>
       files
         ? renderIfcfg(paths, {
             ifname: eni.ifname,
             mac: eni.meta.mac,
             table: eni.table,
-            mainMetric: ifcfgMainMetric(eni.meta.networkCard, eni.meta.deviceNumber),
+            mainMetric: eni.mainMetric,
             ...(eni.subnet ? { subnet: eni.subnet } : {}),
             ...(eni.meta.localIpv4s[0] !== undefined ? { primaryIpv4: eni.meta.localIpv4s[0] } : {}),
             flags: eni.flags,

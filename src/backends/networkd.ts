@@ -6,7 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import type { Config, Paths } from '../config.js';
 import type { Link } from '../model/state.js';
-import { networkdMainMetric } from '../planner/numbering.js';
+import { NETWORKD_METRIC_BASE } from '../planner/numbering.js';
 import type { FileRenderer } from '../planner/plan.js';
 import type { Activator } from '../ports/activation.js';
 import { readText, removeFile } from '../ports/files.js';
@@ -42,12 +42,13 @@ export function networkdRenderer(paths: NetworkdPaths, shadowedBy?: string): Fil
   return {
     key: shadowedBy === undefined ? 'networkd' : `networkd, drop-in for ${shadowedBy}`,
     installsMainRoutes: true,
+    mainMetricBase: NETWORKD_METRIC_BASE,
     render: (eni) =>
       renderNetworkd(paths, {
         ifname: eni.ifname,
         mac: eni.meta.mac,
         eniId: eni.meta.eniId,
-        ...(eni.flags.mainRouteTable ? { mainMetric: networkdMainMetric(eni.meta.networkCard, eni.meta.deviceNumber) } : {}),
+        ...(eni.flags.mainRouteTable ? { mainMetric: eni.mainMetric } : {}),
         dhcp4: eni.subnet !== undefined,
         addresses: eni.addresses,
         routes: eni.routes,

@@ -11,7 +11,7 @@
  */
 import { cleanupDetached, detach } from '../agent/detach.js';
 import type { AgentContext } from '../agent/context.js';
-import { ifup, ipv6RouterIn, planInputs, planWith, readRecord } from '../agent/ifup.js';
+import { ifup, kernelFactsIn, planInputs, planWith, readRecord } from '../agent/ifup.js';
 import { Ec2netError, isEc2netError, toEc2netError } from '../errors.js';
 import type { Plan } from '../planner/plan.js';
 import { converge, indexSnapshot, unconverged, type SnapshotIndex } from '../reconcile/converge.js';
@@ -361,9 +361,9 @@ export class Ec2netDaemon {
       // Answers unchanged since the last round give the very metadata (and then plan) object that round made:
       // parsing 100 addresses costs more than the requests did, and the comparisons below are by identity.
       const meta = this.cache.metadata(s.mac, answers.key) ?? this.cache.keepMetadata(s.mac, answers.key, withAddresses(s.meta, answers));
-      const ipv6Router = kernel ? ipv6RouterIn(this.ctx, meta, link.name, kernel.snap) : verified?.ipv6Router;
-      const inputs = planInputs(link.name, os, ipv6Router);
-      const next = this.cache.plan(s.mac, meta, inputs) ?? this.cache.keepPlan(s.mac, meta, inputs, planWith(this.ctx, meta, link.name, os, ipv6Router));
+      const facts = kernel ? kernelFactsIn(this.ctx, meta, link.name, kernel.snap) : (verified?.kernel ?? {});
+      const inputs = planInputs(link.name, os, facts);
+      const next = this.cache.plan(s.mac, meta, inputs) ?? this.cache.keepPlan(s.mac, meta, inputs, planWith(this.ctx, meta, link.name, os, facts));
       const first = next.files[0];
       // The ifcfg file was read for its flags a moment ago: compare that text rather than read it again.
       const text = first === undefined ? undefined : os.read.has(first.path) ? os.read.get(first.path) : await readText(first.path);
@@ -377,7 +377,7 @@ export class Ec2netDaemon {
       // this metadata and getting the same answers, gets this very plan back and compares nothing.
       s.plan = next;
       s.meta = meta;
-      if (kernel) this.cache.keepVerified(s.mac, kernel.generation, { plan: next, link, ipv6Router });
+      if (kernel) this.cache.keepVerified(s.mac, kernel.generation, { plan: next, link, kernel: facts });
       s.lastRefresh = this.ctx.clock.now();
       s.lastError = undefined;
     } catch (e) {

@@ -11,13 +11,15 @@
  */
 import type { EniMetadata } from '../model/metadata.js';
 import type { Link } from '../model/state.js';
+import type { KernelFacts } from '../planner/facts.js';
 import type { Plan } from '../planner/plan.js';
 
 /** What a snapshot showed of a settled ENI: while no notification has come since, the kernel still holds it. */
 export interface Verified {
   readonly plan: Plan;
   readonly link: Link;
-  readonly ipv6Router: string | undefined;
+  /** What the plan was made from besides the metadata (the IPv6 router, the primary's route metrics). */
+  readonly kernel: KernelFacts;
 }
 
 interface Entry {

@@ -32,6 +32,8 @@ export interface EniMetadata {
   readonly subnetIpv6: readonly Cidr6[];
   /** The instance's primary ENI: the top-level `mac`. */
   readonly isPrimary: boolean;
+  /** The primary ENI's MAC (the top-level `mac`). */
+  readonly primaryMac: string;
 }
 
 /** The raw bodies of the per-ENI keys; undefined where IMDS answered 404. */
@@ -176,5 +178,6 @@ export function parseEniMetadata(raw: RawEni): EniMetadata {
     ipv6Prefixes,
     subnetIpv6,
     isPrimary: mac === topLevelMac,
+    primaryMac: topLevelMac,
   };
 }

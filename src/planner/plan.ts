@@ -8,7 +8,7 @@ import { formatCidr6 } from '../model/ipv6.js';
 import { MAIN_TABLE, type Address, type Route, type Rule } from '../model/state.js';
 import type { AdminFlags } from '../render/ifcfg-flags.js';
 import type { FileSpec } from '../render/files.js';
-import { ifcfgMainMetric, tableId } from './numbering.js';
+import { mainMetric, tableId } from './numbering.js';
 
 export interface Settings {
   /** The rtnetlink protocol number stamped on every rule and route the agent creates. */
@@ -34,6 +34,8 @@ export interface EniFiles {
   readonly routes: readonly Route[];
   /** The IPv6 router, when the ENI has IPv6 source rules and router advertisements have named it. */
   readonly ipv6Router?: string;
+  /** The metric of the ENI's main-table routes (see numbering.ts, mainMetric). */
+  readonly mainMetric: number;
 }
 
 /** How a backend turns a plan into its OS config. Pure, as the planner is. */
@@ -45,6 +47,8 @@ export interface FileRenderer {
    * the metric of the one router advertisements add): the agent plans neither.
    */
   readonly installsMainRoutes: boolean;
+  /** Where this backend's main-table metrics start (numbering.ts). */
+  readonly mainMetricBase: number;
   render(eni: EniFiles): FileSpec[];
 }
 
@@ -57,6 +61,8 @@ export interface PlanInput {
   readonly renderer: FileRenderer;
   /** The IPv6 router's link-local address as the kernel learned it from router advertisements, when it has. */
   readonly ipv6Router?: string;
+  /** The highest metric of the primary ENI's main-table routes, when it has any (facts.ts). */
+  readonly primaryRouteMetric?: number;
 }
 
 /** The kernel gives an IPv6 route added with metric 0 the user default, 1024; planning it so reads back equal. */
@@ -159,10 +165,10 @@ export function plan(input: PlanInput): Plan {
     }
   }
   const { renderer } = input;
+  const metric = mainMetric(renderer.mainMetricBase, meta.networkCard, meta.deviceNumber, input.primaryRouteMetric);
   // Where the manager's DHCP client installs the main-table default (networkd: [DHCPv4] RouteMetric), the agent
   // does not race it.
   if (gateway && !meta.isPrimary && flags.mainRouteTable && !renderer.installsMainRoutes) {
-    const metric = ifcfgMainMetric(meta.networkCard, meta.deviceNumber);
     routes.push({ family: 4, table: MAIN_TABLE, dst: '0.0.0.0/0', dev: ifname, gateway, metric, scope: 'universe', protocol });
   }
 
@@ -178,9 +184,10 @@ export function plan(input: PlanInput): Plan {
         addresses,
         routes: routes.filter((r) => r.table === table),
         ...(wantsIpv6Router && input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
+        mainMetric: metric,
       });
   // Sets the main-table metric of the default route router advertisements add (sysctl ra_defrtr_metric).
-  const raRouteMetric = !meta.isPrimary && !renderer.installsMainRoutes && meta.ipv6s.length > 0 ? ifcfgMainMetric(meta.networkCard, meta.deviceNumber) : undefined;
+  const raRouteMetric = !meta.isPrimary && !renderer.installsMainRoutes && meta.ipv6s.length > 0 ? metric : undefined;
 
   return {
     ...base,

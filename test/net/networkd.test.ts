@@ -173,3 +173,51 @@ describe('networkd backend against a real systemd-networkd', () => {
     assert.ok(rules.includes(FOREIGN_RULE));
   });
 });
+
+/**
+ * Issue 14 item 1: the primary ENI's main-table routes win whatever metric the image gave them. The primary's
+ * routes are laid down as each image's network config leaves them: 1024 (systemd.network(5): DHCPv4 routes get
+ * RouteMetric 1024 unless set, as from Amazon Linux 2023's catch-all file), 100 (netplan's RouteMetric=100, as on
+ * Ubuntu), and 0 (dhclient-script, ifupdown). A secondary in the primary's own subnet and one in another subnet.
+ */
+describe('networkd backend: the primary stays reachable whatever metric its routes have', () => {
+  const P: EniSpec = { id: 'eni-0000000000000e000', mac: '02:ec:00:00:04:10', ifname: 'eth0', subnet: 's1', deviceNumber: 0, ipv4s: ['10.0.1.10'] };
+  const SAME: EniSpec = { id: 'eni-0000000000000e001', mac: '02:ec:00:00:04:11', ifname: 'eth1', subnet: 's1', deviceNumber: 1, ipv4s: ['10.0.1.20', '10.0.1.21'] };
+  const OTHER: EniSpec = { id: 'eni-0000000000000e002', mac: '02:ec:00:00:04:12', ifname: 'eth2', subnet: 's2', deviceNumber: 2, ipv4s: ['10.0.2.20'] };
+  const IPV4_SUBNETS = [
+    { name: 's1', cidr: '10.0.1.0/24' },
+    { name: 's2', cidr: '10.0.2.0/24' },
+  ];
+
+  for (const metric of [1024, 100, 0]) {
+    test(`primary's routes at metric ${metric}: after ec2ifscan the primary and every secondary address answer; replies from the primary leave by eth0`, async () => {
+      const vpc = await Vpc.create({ subnets: IPV4_SUBNETS });
+      let nd: Networkd | undefined;
+      try {
+        await vpc.attach({ ...P, ...(metric > 0 ? { routeMetric: metric } : {}) });
+        const root = newRoot();
+        mkdirSync(`${root}/run/systemd/network`, { recursive: true });
+        symlinkSync('/run/systemd/netif', `${root}/run/systemd/netif`);
+        nd = await Networkd.start(vpc, { networkDir: `${root}/run/systemd/network`, confDropins: { 'ec2net.conf': readFileSync(PACKAGED_DROPIN, 'utf8') } });
+        await vpc.attach(SAME);
+        await vpc.attach(OTHER);
+        const scan = await nd.exec([...commandArgv('ec2ifscan')], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
+        succeeded(scan, 'ec2ifscan');
+        const r = await reach(vpc, [...P.ipv4s, ...SAME.ipv4s, ...OTHER.ipv4s]);
+        assert.deepEqual(r.failed, [], `unreachable: ${r.failed.join(', ')}`);
+        const routeGet = async (dst: string) => (await vpc.exec('instance', ['ip', 'route', 'get', dst, 'from', P.ipv4s[0] as string])).stdout;
+        assert.match(await routeGet('198.51.100.10'), / dev eth0 /, 'off-subnet replies from the primary');
+        assert.match(await routeGet('10.0.1.99'), / dev eth0 /, 'on-subnet replies from the primary');
+        // The secondaries' main-table routes rank behind: 512 + 100×C + D, or one above the primary's metric.
+        const main = (await vpc.exec('instance', ['ip', '-4', 'route', 'show', 'table', 'main'])).stdout;
+        const want = Math.max(512, metric + 1);
+        assert.match(main, new RegExp(`default via 10\\.0\\.1\\.1 dev eth1 proto dhcp src 10\\.0\\.1\\.20 metric ${want + 1}\\b`), main);
+        assert.match(main, new RegExp(`10\\.0\\.1\\.0/24 dev eth1 proto kernel scope link src 10\\.0\\.1\\.20 metric ${want + 1}\\b`), main);
+        assert.match(main, new RegExp(`default via 10\\.0\\.2\\.1 dev eth2 proto dhcp src 10\\.0\\.2\\.20 metric ${want + 2}\\b`), main);
+      } finally {
+        await nd?.stop();
+        await vpc.destroy();
+      }
+    });
+  }
+});

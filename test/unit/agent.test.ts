@@ -289,6 +289,21 @@ const ETH1_V6: FakeEni = {
 };
 const ROUTER6 = 'fe80::e2:eff:fe00:2';
 
+describe("ec2ifup, the primary's routes at a high metric", () => {
+  test("the secondary's main-table default and RA metric rank behind the primary's, whatever the image gave it", async () => {
+    const { kernel, ctx, root } = world();
+    kernel.routes_ = kernel.routes_.map((r) => (r.dev === 'eth0' ? { ...r, metric: 20_000 } : r));
+    await ifup(ctx, 'eth1');
+    const main = kernel.routes_.find((r) => r.table === 254 && r.dev === 'eth1' && r.protocol === P);
+    assert.equal(main?.metric, 20_002);
+    assert.match(readFileSync(`${root}/etc/sysconfig/network-scripts/route-eth1`, 'utf8'), /metric 20002\n$/);
+    // Back at 0: the numbering is v1's again, and the route moves.
+    kernel.routes_ = kernel.routes_.map((r) => (r.dev === 'eth0' ? { ...r, metric: 0 } : r));
+    await ifup(ctx, 'eth1');
+    assert.deepEqual(kernel.routes_.filter((r) => r.table === 254 && r.dev === 'eth1' && r.protocol === P).map((r) => r.metric), [10001]);
+  });
+});
+
 describe('ec2ifup, two ENIs given one device-number', () => {
   test("IMDS gives eth1 the device-number of a live eth2: Conflict naming both and the table, nothing changed", async () => {
     const { kernel, ctx, imds } = world();

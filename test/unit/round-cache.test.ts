@@ -28,7 +28,7 @@ test('metadata and plans come back only for the same answers, metadata object an
 test('a verification holds until a kernel notification, and only for the plan it verified', () => {
   const c = new RoundCache();
   const p = plan(1);
-  c.keepVerified(MAC, c.kernelGeneration(), { plan: p, link: LINK, ipv6Router: undefined });
+  c.keepVerified(MAC, c.kernelGeneration(), { plan: p, link: LINK, kernel: {} });
   assert.equal(c.verified(MAC, p)?.link, LINK);
   assert.equal(c.verified(MAC, plan(1)), undefined);
   c.kernelChanged();
@@ -36,7 +36,7 @@ test('a verification holds until a kernel notification, and only for the plan it
   // Taken before a notification that came while the snapshot was read: stale at once.
   const before = c.kernelGeneration();
   c.kernelChanged();
-  c.keepVerified(MAC, before, { plan: p, link: LINK, ipv6Router: undefined });
+  c.keepVerified(MAC, before, { plan: p, link: LINK, kernel: {} });
   assert.equal(c.verified(MAC, p), undefined);
 });
 
@@ -45,7 +45,7 @@ test('forget drops one ENI, clear every ENI', () => {
   const other = '02:00:00:00:00:03';
   for (const mac of [MAC, other]) {
     c.keepMetadata(mac, 'a', meta(1));
-    c.keepVerified(mac, c.kernelGeneration(), { plan: plan(1), link: LINK, ipv6Router: undefined });
+    c.keepVerified(mac, c.kernelGeneration(), { plan: plan(1), link: LINK, kernel: {} });
   }
   c.forget(MAC);
   assert.equal(c.metadata(MAC, 'a'), undefined);

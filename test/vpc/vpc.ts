@@ -44,6 +44,12 @@ export interface EniSpec {
   networkCard?: number;
   /** Primary first. In an IPv6-only subnet none, or one address from 169.254.0.0/16, neither routed nor DHCP-served. */
   ipv4s: string[];
+  /**
+   * The primary ENI only: the metric the image's network config gives its main-table routes (default and subnet).
+   * 0 when absent (dhclient-script, ifupdown); systemd.network(5) gives DHCPv4 routes 1024 unless RouteMetric= says
+   * otherwise (Amazon Linux 2023's catch-all file does not); netplan writes RouteMetric=100.
+   */
+  routeMetric?: number;
   ipv4Prefixes?: string[];
   /** RFC 5952 text; the first one is what DHCPv6 hands out. */
   ipv6s?: string[];
@@ -544,9 +550,11 @@ export class Vpc {
         // The IPv6 default route is not set here: it comes from the router advertisement that the link-up solicits.
         await this.ipBatch('instance', [
           `link set ${spec.ifname} mtu ${VPC_MTU} up`,
+          // `ip address add … metric M` puts the subnet route at M, as the image's network manager does for its
+          // DHCP lease (ip-address(8), "metric NUMBER": the prefix route's priority).
           ...(subnet.v4 ? [
-            `addr add ${eni.ipv4s[0]}/${subnet.v4.cidr.prefixLen} dev ${spec.ifname}`,
-            `route add default via ${subnet.v4.router} dev ${spec.ifname}`,
+            `addr add ${eni.ipv4s[0]}/${subnet.v4.cidr.prefixLen} dev ${spec.ifname}${spec.routeMetric ? ` metric ${spec.routeMetric}` : ''}`,
+            `route add default via ${subnet.v4.router} dev ${spec.ifname}${spec.routeMetric ? ` metric ${spec.routeMetric}` : ''}`,
           ] : []),
           ...(eni.ipv6s[0] === undefined ? [] : [`addr add ${eni.ipv6s[0]}/128 dev ${spec.ifname} nodad`]),
         ]);
