@@ -8,7 +8,7 @@ import { Ec2netError, isEc2netError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readEni } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
-import type { Address, Link } from '../model/state.js';
+import { MAIN_TABLE, type Address, type Link } from '../model/state.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
 import { kernelFactsOf, type KernelFacts } from '../planner/facts.js';
 import { hasIpv6Default, plan, type Plan } from '../planner/plan.js';
@@ -214,6 +214,25 @@ async function refuseSharedTable(ctx: AgentContext, p: Plan, link: Link, snap: K
   });
 }
 
+/** rtnetlink's protocol for routes the kernel learned from router advertisements (RTPROT_RA, <linux/rtnetlink.h>). */
+const RTPROT_RA = 9;
+
+/**
+ * A default route router advertisements put in the main table before the ENI's RA metric was set (the link was
+ * already up) keeps the old metric (1024, the primary's too) until it expires: the kernel reads ra_defrtr_metric
+ * only when it adds the route, and an RA that finds it with another metric deletes it and adds it again with the
+ * new one. Until then the two ENIs' defaults tie, and replies from the primary's IPv6 address can leave by this
+ * ENI. It is deleted at once: the ENI's own table keeps its default, and the next RA adds it at the right metric.
+ */
+async function dropStaleRaDefault(ctx: AgentContext, snap: KernelSnapshot, ifname: string, metric: number, log: Logger): Promise<boolean> {
+  const stale = snap.routes.filter((r) => r.family === 6 && r.table === MAIN_TABLE && r.dst === '::/0' && r.dev === ifname && r.protocol === RTPROT_RA && r.metric !== metric);
+  for (const r of stale) {
+    await ctx.kernel.delRoute(r);
+    log.info({ gateway: r.gateway, metric: r.metric, wanted: metric }, "removed the RA default route learned before this ENI's metric was set; the next RA adds it back at that metric");
+  }
+  return stale.length > 0;
+}
+
 export interface IfupOptions {
   /**
    * Run by ec2netd or ec2ifscan rather than by an admin: an interface ec2ifdown took down stays down. Checked under
@@ -275,6 +294,7 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
       // The kernel handles this ENI's router advertisements. Before the link comes up: the first RA then installs
       // its default route with this metric.
       if (await ctx.kernel.setRaRouteMetric(ifname, p.raRouteMetric)) changed = true;
+      if (await dropStaleRaDefault(ctx, snap, ifname, p.raRouteMetric, log)) changed = true;
       // Docker and Kubernetes turn forwarding on, at boot or any time later; with accept_ra=1 the kernel then
       // ignores RAs, and the ENI's IPv6 router (its table's default route) is never learned.
       if (await ctx.kernel.acceptRaWhileForwarding(ifname)) changed = true;

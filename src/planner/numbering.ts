@@ -15,9 +15,11 @@ export const IFCFG_METRIC_BASE = TABLE_BASE;
 export const NETWORKD_METRIC_BASE = 512;
 
 /**
- * Metric of a secondary ENI's main-table routes: the backend's base, or one above the primary ENI's highest
- * main-table metric when that is higher, plus 100×C + D. The primary's routes then always win.
+ * Metric of a secondary ENI's main-table routes: 100×C + D above the backend's base, or above the primary ENI's
+ * highest main-table metric when that is higher. A secondary has 100×C + D ≥ 1 (device 0 on card 0 is the
+ * primary), so the primary's routes always win; a primary at the base itself (amazon-ec2-net-utils v2 gives it 512)
+ * leaves the backend's numbering as it is.
  */
 export function mainMetric(base: number, networkCard: number, deviceNumber: number, primaryRouteMetric?: number): number {
-  return Math.max(base, primaryRouteMetric === undefined ? 0 : primaryRouteMetric + 1) + 100 * networkCard + deviceNumber;
+  return Math.max(base, primaryRouteMetric ?? 0) + 100 * networkCard + deviceNumber;
 }

@@ -295,8 +295,8 @@ describe("ec2ifup, the primary's routes at a high metric", () => {
     kernel.routes_ = kernel.routes_.map((r) => (r.dev === 'eth0' ? { ...r, metric: 20_000 } : r));
     await ifup(ctx, 'eth1');
     const main = kernel.routes_.find((r) => r.table === 254 && r.dev === 'eth1' && r.protocol === P);
-    assert.equal(main?.metric, 20_002);
-    assert.match(readFileSync(`${root}/etc/sysconfig/network-scripts/route-eth1`, 'utf8'), /metric 20002\n$/);
+    assert.equal(main?.metric, 20_001);
+    assert.match(readFileSync(`${root}/etc/sysconfig/network-scripts/route-eth1`, 'utf8'), /metric 20001\n$/);
     // Back at 0: the numbering is v1's again, and the route moves.
     kernel.routes_ = kernel.routes_.map((r) => (r.dev === 'eth0' ? { ...r, metric: 0 } : r));
     await ifup(ctx, 'eth1');
@@ -422,6 +422,19 @@ describe('ec2ifup, IPv6', () => {
     // The kernel's RA default route in the main table ranks behind the primary's, as the IPv4 one does.
     assert.equal(kernel.raMetrics.get('eth1'), 10001);
     assert.equal(kernel.routes_.find((r) => r.protocol === 9)?.metric, 10001);
+  });
+
+  test('an RA default learned before the metric was set (link already up) is removed at once; the next RA adds it at the metric', async () => {
+    const { kernel, ctx } = world([ETH0, ETH1_V6]);
+    kernel.links_ = kernel.links_.map((l) => (l.name === 'eth1' ? { ...l, up: true } : l));
+    kernel.routes_.push({ family: 6, table: 254, dst: '::/0', dev: 'eth1', gateway: ROUTER6, metric: 1024, scope: 'universe', protocol: 9 });
+    // The primary's RA default at the same 1024, which eth1's tied with.
+    kernel.routes_.push({ family: 6, table: 254, dst: '::/0', dev: 'eth0', gateway: 'fe80::1', metric: 1024, scope: 'universe', protocol: 9 });
+    await ifup(ctx, 'eth1');
+    assert.deepEqual(kernel.routes_.filter((r) => r.protocol === 9).map((r) => `${r.dev} ${r.metric}`), ['eth0 1024']);
+    assert.equal(kernel.raMetrics.get('eth1'), 10001);
+    // The router is still known: the table's default stays.
+    assert.ok(kernel.routes_.some((r) => r.table === 10001 && r.dst === '::/0' && r.gateway === ROUTER6));
   });
 
   test('an address DHCPv6 already put on with its own prefix length is not added twice', async () => {

@@ -17,12 +17,13 @@ test('tables and the backends’ own metrics: 10000 + 100×C + D, 512 + 100×C +
   assert.equal(mainMetric(NETWORKD_METRIC_BASE, 0, 2, 100), 514, "netplan's 100 is already behind 512");
 });
 
-test('the primary’s routes at or above the base push every secondary one above them, in the same order', () => {
-  assert.equal(mainMetric(NETWORKD_METRIC_BASE, 0, 1, 1024), 1026);
-  assert.equal(mainMetric(NETWORKD_METRIC_BASE, 0, 2, 1024), 1027);
-  assert.equal(mainMetric(NETWORKD_METRIC_BASE, 1, 1, 1024), 1126);
-  assert.equal(mainMetric(NETWORKD_METRIC_BASE, 0, 1, 512), 514);
-  assert.equal(mainMetric(IFCFG_METRIC_BASE, 0, 1, 20_000), 20_002);
+test('the primary’s routes above the base put every secondary behind them, in the same order', () => {
+  assert.equal(mainMetric(NETWORKD_METRIC_BASE, 0, 1, 1024), 1025);
+  assert.equal(mainMetric(NETWORKD_METRIC_BASE, 0, 2, 1024), 1026);
+  assert.equal(mainMetric(NETWORKD_METRIC_BASE, 1, 0, 1024), 1124);
+  // v2 gives the primary 512 itself: the secondaries keep 513, 514, … behind it.
+  assert.equal(mainMetric(NETWORKD_METRIC_BASE, 0, 1, 512), 513);
+  assert.equal(mainMetric(IFCFG_METRIC_BASE, 0, 1, 20_000), 20_001);
 });
 
 const route = (over: Partial<Route>): Route => ({ family: 4, table: 254, dst: '0.0.0.0/0', dev: 'eth0', gateway: '10.0.1.1', metric: 0, scope: 'universe', protocol: 16, ...over });

@@ -33,7 +33,14 @@ export interface DhcpBinding {
  * dnsmasq's command line: DHCP only (no DNS) on the subnet bridges; in IPv6 subnets also router advertisements
  * with the M flag (addresses come from DHCPv6, not SLAAC) and the prefix on-link.
  */
-export function dnsmasqArgs(dir: string, hostsFile: string, subnets: readonly DhcpSubnet[], renewSeconds?: number): string[] {
+/** DHCPv4 renewal time (T1) and the interval between unsolicited router advertisements, when a test sets them. */
+export interface DnsmasqTimes {
+  readonly renewSeconds?: number;
+  readonly raIntervalSeconds?: number;
+}
+
+export function dnsmasqArgs(dir: string, hostsFile: string, subnets: readonly DhcpSubnet[], times: DnsmasqTimes = {}): string[] {
+  const { renewSeconds } = times;
   const argv = [
     '--keep-in-foreground', '--log-facility=-', '--port=0', '--conf-file=/dev/null', '--no-hosts', '--no-resolv',
     '--user=root', '--dhcp-authoritative', '--except-interface=lo',
@@ -60,7 +67,7 @@ export function dnsmasqArgs(dir: string, hostsFile: string, subnets: readonly Dh
       argv.push(
         // `static`: only bound MACs get an address; no SLAAC, so the RA carries M and not A
         `--dhcp-range=set:${s.tag},${s.ipv6.network},static,${s.ipv6.prefixLen},1h`,
-        `--ra-param=${s.bridge},${RA_INTERVAL_S},${RA_ROUTER_LIFETIME_S}`,
+        `--ra-param=${s.bridge},${times.raIntervalSeconds ?? RA_INTERVAL_S},${RA_ROUTER_LIFETIME_S}`,
       );
     }
   }
@@ -82,10 +89,10 @@ export class Dnsmasq {
 
   private constructor(private readonly hostsFile: string) {}
 
-  static async start(netns: string, dir: string, subnets: readonly DhcpSubnet[], renewSeconds?: number): Promise<Dnsmasq> {
+  static async start(netns: string, dir: string, subnets: readonly DhcpSubnet[], times: DnsmasqTimes = {}): Promise<Dnsmasq> {
     const dnsmasq = new Dnsmasq(join(dir, 'dhcp-hosts'));
     writeFileSync(dnsmasq.hostsFile, '');
-    const argv = ['ip', 'netns', 'exec', netns, 'dnsmasq', ...dnsmasqArgs(dir, dnsmasq.hostsFile, subnets, renewSeconds)];
+    const argv = ['ip', 'netns', 'exec', netns, 'dnsmasq', ...dnsmasqArgs(dir, dnsmasq.hostsFile, subnets, times)];
     const onLine = (line: string): void => {
       if (line.includes(`read ${dnsmasq.hostsFile}`)) dnsmasq.reloads++;
     };

@@ -68,6 +68,12 @@ export interface VpcOptions {
   echoPort?: number;
   /** DHCPv4 renewal time (T1) in seconds; by default half the hour-long lease, as DHCP servers do. */
   dhcpRenewSeconds?: number;
+  /**
+   * Seconds between unsolicited router advertisements (4 by default, so that tests see RAs soon). RFC 4861 allows
+   * up to 1800 (MaxRtrAdvInterval); a network that advertises rarely leaves a route learned from the last RA as
+   * it was for that long.
+   */
+  raIntervalSeconds?: number;
 }
 
 export type NsRole = 'instance' | 'vpc' | 'remote';
@@ -368,7 +374,10 @@ export class Vpc {
         bridge: s.bridge,
         ...(s.v4 ? { ipv4: { network: formatIpv4(s.v4.cidr.network), netmask: netmask(s.v4.cidr.prefixLen), router: s.v4.router } } : {}),
         ...(s.v6 ? { ipv6: { network: formatIpv6(s.v6.cidr.network), prefixLen: s.v6.cidr.prefixLen } } : {}),
-      })), this.opts.dhcpRenewSeconds),
+      })), {
+        ...(this.opts.dhcpRenewSeconds !== undefined ? { renewSeconds: this.opts.dhcpRenewSeconds } : {}),
+        ...(this.opts.raIntervalSeconds !== undefined ? { raIntervalSeconds: this.opts.raIntervalSeconds } : {}),
+      }),
       Daemon.start('imds-emulator', node('vpc', IMDS_EMULATOR, '--listen', `${IMDS_ADDR}:${IMDS_PORT}`, '--listen', `[${IMDS_ADDR6}]:${IMDS_PORT}`,
         '--control', this.controlSocket()), ready, DAEMON_START_TIMEOUT_MS),
       Daemon.start('tcp-echo', node('instance', TCP_ECHO, String(this.echoPort)), ready, DAEMON_START_TIMEOUT_MS),
