@@ -226,26 +226,32 @@ describe('a host that forwards (Docker, Kubernetes with IPv6), ifcfg backend', (
 });
 
 describe('an ENI whose link was up before ec2ifup (ifcfg backend)', () => {
-  let vpc: Vpc;
-  after(async () => vpc?.destroy());
-
-  test("the RA default it learned at 1024, tied with the primary's, goes at once; the next RA adds it at the ENI's metric", async () => {
-    vpc = await Vpc.create({ subnets: DUAL_SUBNETS.slice(0, 2) });
-    const root = newRoot();
-    await vpc.attach(P0);
-    const eni: EniSpec = { id: 'eni-0000000000000d101', mac: '02:ec:00:00:03:21', ifname: 'eth1', subnet: 'd2', deviceNumber: 1, ipv4s: ['10.0.2.60'], ipv6s: ['2001:db8:2::60'] };
-    await vpc.attach(eni);
-    // Up before ec2net runs (another tool, or an earlier agent): the solicited RA installs its default at 1024.
-    await vpc.exec('instance', ['ip', 'link', 'set', 'eth1', 'up']);
-    await eventually(async () => assert.ok((await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth1'])).some((l) => / metric 1024 /.test(l))), RA_WAIT_MS);
-    await eventually(async () => assert.notDeepEqual(await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth0']), []), RA_WAIT_MS);
-    succeeded(await agent(vpc, root, 'ec2ifup', ['eth1']), 'ec2ifup eth1');
-    const after = await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth1']);
-    assert.ok(!after.some((l) => / metric 1024 /.test(l)), after.join(' | '));
-    // Replies from the primary's IPv6 address leave by eth0.
-    assert.match((await vpc.exec('instance', ['ip', '-6', 'route', 'get', vpc.remoteAddr6, 'from', P0.ipv6s![0] as string])).stdout, / dev eth0 /);
-    assert.deepEqual((await reach(vpc, [...eni.ipv4s, ...eni.ipv6s!, ...P0.ipv6s!])).failed, []);
-    // The simulated router advertises every few seconds (RFC 4861 allows up to 1800 s between them).
-    await eventually(async () => assert.ok((await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth1'])).some((l) => / proto ra metric 10001 /.test(l))), 60_000, 1_000);
-  });
+  // RFC 4861 allows up to 1800 s between unsolicited RAs (MaxRtrAdvInterval); the simulated router's default is a few
+  // seconds. At 600 s the kernel would keep the route it learned at link up, at 1024, for ten minutes.
+  for (const raIntervalSeconds of [undefined, 600]) {
+    test(`the RA default it learned at 1024, tied with the primary's, goes at once${raIntervalSeconds ? ` (RAs every ${raIntervalSeconds} s)` : '; the next RA adds it at the ENI\'s metric'}`, async () => {
+      const vpc = await Vpc.create({ subnets: DUAL_SUBNETS.slice(0, 2), ...(raIntervalSeconds ? { raIntervalSeconds } : {}) });
+      try {
+        const root = newRoot();
+        await vpc.attach(P0);
+        const eni: EniSpec = { id: 'eni-0000000000000d101', mac: '02:ec:00:00:03:21', ifname: 'eth1', subnet: 'd2', deviceNumber: 1, ipv4s: ['10.0.2.60'], ipv6s: ['2001:db8:2::60'] };
+        await vpc.attach(eni);
+        // Up before ec2net runs (another tool, or an earlier agent): the solicited RA installs its default at 1024.
+        await vpc.exec('instance', ['ip', 'link', 'set', 'eth1', 'up']);
+        await eventually(async () => assert.ok((await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth1'])).some((l) => / metric 1024 /.test(l))), RA_WAIT_MS);
+        await eventually(async () => assert.notDeepEqual(await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth0']), []), RA_WAIT_MS);
+        succeeded(await agent(vpc, root, 'ec2ifup', ['eth1']), 'ec2ifup eth1');
+        const after = await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth1']);
+        assert.ok(!after.some((l) => / metric 1024 /.test(l)), after.join(' | '));
+        // Replies from the primary's IPv6 address leave by eth0.
+        assert.match((await vpc.exec('instance', ['ip', '-6', 'route', 'get', vpc.remoteAddr6, 'from', P0.ipv6s![0] as string])).stdout, / dev eth0 /);
+        assert.deepEqual((await reach(vpc, [...eni.ipv4s, ...eni.ipv6s!, ...P0.ipv6s!])).failed, []);
+        if (raIntervalSeconds === undefined) {
+          await eventually(async () => assert.ok((await lines(vpc, ['-6', 'route', 'show', 'default', 'dev', 'eth1'])).some((l) => / proto ra metric 10001 /.test(l))), 60_000, 1_000);
+        }
+      } finally {
+        await vpc.destroy();
+      }
+    });
+  }
 });
