@@ -27,8 +27,11 @@ interface Input {
   ipv6Router?: string;
   /** The highest metric of the primary ENI's main-table routes, as the image's network config set them. */
   primaryRouteMetric?: number;
-  /** The networkd backend (files/ then holds the unit or drop-in); ifcfg when absent. */
-  backend?: { kind: 'networkd'; shadowedBy?: string };
+  /**
+   * The networkd backend (files/ then holds the unit or drop-in); ifcfg when absent. `shadowedBy`: the file networkd
+   * reads first for this interface alone; `catchAll`: a file it reads first that selects other interfaces too.
+   */
+  backend?: { kind: 'networkd'; shadowedBy?: string; catchAll?: string };
   imds: Omit<RawEni, 'networkCard' | 'ipv4Prefix'> & { networkCard?: string; ipv4Prefix?: string };
 }
 
@@ -43,6 +46,11 @@ function walk(dir: string, prefix = ''): Map<string, string> {
   return out;
 }
 
+function shadowOf(b: NonNullable<Input['backend']>): { name: string; only: boolean } | undefined {
+  if (b.shadowedBy) return { name: b.shadowedBy, only: true };
+  return b.catchAll ? { name: b.catchAll, only: false } : undefined;
+}
+
 function run(input: Input) {
   const flags = adminFlags(input.ifcfg, `/etc/sysconfig/network-scripts/ifcfg-${input.ifname}`);
   const meta = parseEniMetadata({ networkCard: undefined, ipv4Prefix: undefined, ...input.imds });
@@ -51,7 +59,7 @@ function run(input: Input) {
     ifname: input.ifname,
     flags,
     settings: { protocol: EC2NET_PROTOCOL, primaryRules: input.settings?.primaryRules ?? false },
-    renderer: input.backend ? networkdRenderer(pathsFor('/'), input.backend.shadowedBy) : ifcfgRenderer(pathsFor('/')),
+    renderer: input.backend ? networkdRenderer(pathsFor('/'), shadowOf(input.backend)) : ifcfgRenderer(pathsFor('/')),
     ...(input.ipv6Router ? { ipv6Router: input.ipv6Router } : {}),
     ...(input.primaryRouteMetric !== undefined ? { primaryRouteMetric: input.primaryRouteMetric } : {}),
   });

@@ -10,7 +10,7 @@ import { NETWORKD_METRIC_BASE } from '../planner/numbering.js';
 import type { FileRenderer } from '../planner/plan.js';
 import type { Activator } from '../ports/activation.js';
 import { readText, removeFile } from '../ports/files.js';
-import { activeNetworkFile, isOurNetworkdFile, networkdUnitPath, renderNetworkd, type NetworkdPaths, type NetworkFile } from '../render/networkd.js';
+import { activeNetworkFile, isOurNetworkdFile, networkdUnitPath, renderNetworkd, selectsOnly, type NetworkdPaths, type NetworkFile } from '../render/networkd.js';
 import { configFlags, otherManager, writeEach, type Backend } from './backend.js';
 
 /**
@@ -31,16 +31,29 @@ export async function networkFiles(paths: Paths): Promise<NetworkFile[]> {
   return files;
 }
 
-/** The other generator's file networkd picks before ours for this link, if any. */
-export async function networkdShadow(paths: Paths, link: Link): Promise<string | undefined> {
+/**
+ * The other generator's file networkd picks before ours for this link, if any, and whether it selects this link
+ * alone (then a drop-in beside it is ours) or others too (then our unit sorts before it). Our own files for this
+ * MAC, wherever they sort, are not another generator's.
+ */
+export async function networkdShadow(paths: Paths, link: Link): Promise<{ name: string; only: boolean } | undefined> {
   const ours = networkdUnitPath(paths, link.name).split('/').pop() as string;
-  return activeNetworkFile(await networkFiles(paths), { ifname: link.name, mac: link.mac }, ours);
+  const files = (await networkFiles(paths)).filter((f) => !isOurNetworkdFile(f.content, link.mac));
+  const facts = { ifname: link.name, mac: link.mac };
+  const name = activeNetworkFile(files, facts, ours);
+  const file = files.find((f) => f.name === name);
+  return file ? { name: file.name, only: selectsOnly(file.content, facts) } : undefined;
 }
 
-/** The ENI's unit, or its drop-in for `shadowedBy` (the file networkd reads first for the link). */
-export function networkdRenderer(paths: NetworkdPaths, shadowedBy?: string): FileRenderer {
+/**
+ * The ENI's unit; its drop-in for `shadow` when networkd reads that file first for this link alone; or its unit
+ * named to sort before `shadow` when that is a catch-all.
+ */
+export function networkdRenderer(paths: NetworkdPaths, shadow?: { readonly name: string; readonly only: boolean }): FileRenderer {
+  const shadowedBy = shadow?.only ? shadow.name : undefined;
+  const sortBefore = shadow && !shadow.only ? shadow.name : undefined;
   return {
-    key: shadowedBy === undefined ? 'networkd' : `networkd, drop-in for ${shadowedBy}`,
+    key: shadow === undefined ? 'networkd' : `networkd, ${shadow.only ? 'drop-in for' : 'unit before'} ${shadow.name}`,
     installsMainRoutes: true,
     mainMetricBase: NETWORKD_METRIC_BASE,
     render: (eni) =>
@@ -53,6 +66,7 @@ export function networkdRenderer(paths: NetworkdPaths, shadowedBy?: string): Fil
         addresses: eni.addresses,
         routes: eni.routes,
         ...(shadowedBy ? { shadowedBy } : {}),
+        ...(sortBefore ? { sortBefore } : {}),
       }),
   };
 }
@@ -79,20 +93,13 @@ export function networkdBackend(paths: Paths, config: Config, activator: Activat
     reconfiguresOnWrite: true,
     declines: (link) => otherManager(paths, config, link),
     async facts(link) {
-      const shadowedBy = await networkdShadow(paths, link);
-      return {
-        flags: configFlags(config),
-        renderer: networkdRenderer(paths, shadowedBy),
-        read: new Map(),
-        ...(shadowedBy
-          ? {
-              note: {
-                message: "another generator's .network file is read first for this interface: our settings are a drop-in beside it",
-                fields: { shadowedBy },
-              },
-            }
-          : {}),
-      };
+      const shadow = await networkdShadow(paths, link);
+      const note = !shadow
+        ? undefined
+        : shadow.only
+          ? { message: "another generator's .network file is read first for this interface: our settings are a drop-in beside it", fields: { shadowedBy: shadow.name } }
+          : { message: "a catch-all .network file would be read first for this interface: our unit is named to sort before it", fields: { catchAll: shadow.name } };
+      return { flags: configFlags(config), renderer: networkdRenderer(paths, shadow), read: new Map(), ...(note ? { note } : {}) };
     },
     async write(files) {
       const changed = await writeEach(files);

@@ -31,8 +31,17 @@ export interface NetworkdInput {
   readonly addresses: readonly Address[];
   /** The ENI's own table's routes. */
   readonly routes: readonly Route[];
-  /** The name of another generator's .network file that networkd picks first for this interface. */
+  /**
+   * The name of another generator's .network file that networkd picks first for this interface and for it alone:
+   * the settings go in a drop-in beside it.
+   */
   readonly shadowedBy?: string;
+  /**
+   * The name of a catch-all .network file (one that selects other interfaces too) that networkd would pick first:
+   * the unit is named to sort just before it, since a drop-in of a catch-all would apply to every interface it
+   * selects, the primary's included.
+   */
+  readonly sortBefore?: string;
 }
 
 const HEADER_START = '# Written by ec2net for ';
@@ -42,8 +51,13 @@ export function isOurNetworkdFile(content: string, mac: string): boolean {
   return content.startsWith(HEADER_START) && content.slice(0, content.indexOf('\n')).includes(`(${mac})`);
 }
 
-export function networkdUnitPath(paths: NetworkdPaths, ifname: string): string {
-  return `${paths.runNetwork}/70-ec2net-${ifname}.network`;
+/**
+ * The unit's path: 70-ec2net-IF.network, or STEM-ec2net-IF.network to sort before the catch-all STEM.network
+ * (`-` sorts before `.`, so no other name sorts between them and the catch-all).
+ */
+export function networkdUnitPath(paths: NetworkdPaths, ifname: string, sortBefore?: string): string {
+  const stem = sortBefore === undefined ? '70' : sortBefore.slice(0, -'.network'.length);
+  return `${paths.runNetwork}/${stem}-ec2net-${ifname}.network`;
 }
 
 export function networkdDropinPath(paths: NetworkdPaths, shadowedBy: string): string {
@@ -100,7 +114,7 @@ export function renderNetworkd(paths: NetworkdPaths, input: NetworkdInput): File
     return [{ path: networkdDropinPath(paths, input.shadowedBy), content: linesOf([header, ...body]), mode: 0o644 }];
   }
   const unit = [header, ...section('Match', [`MACAddress=${input.mac}`]), ...section('Link', ['RequiredForOnline=no']), ...body];
-  return [{ path: networkdUnitPath(paths, input.ifname), content: linesOf(unit), mode: 0o644 }];
+  return [{ path: networkdUnitPath(paths, input.ifname, input.sortBefore), content: linesOf(unit), mode: 0o644 }];
 }
 
 /** A .network file networkd would read, with where it was found; earlier directories mask later ones. */
@@ -156,6 +170,31 @@ export function matchesLink(content: string, link: LinkFacts): boolean {
     else if (key === 'Type') result &&= listMatches(value, (t) => t === 'ether');
   }
   return result;
+}
+
+/**
+ * Whether a .network file's [Match] selects this one link and no other: by its MAC alone, or by its exact name
+ * (no glob, no inversion). A drop-in of such a file applies to this link only.
+ */
+export function selectsOnly(content: string, link: LinkFacts): boolean {
+  let inMatch = false;
+  let only = false;
+  for (const raw of content.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('[')) {
+      inMatch = line === '[Match]';
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (!inMatch || eq < 0) continue;
+    const key = line.slice(0, eq).trim();
+    const items = line.slice(eq + 1).trim().split(/\s+/).filter((x) => x !== '');
+    if (items.length !== 1 || (items[0] as string).startsWith('!')) continue;
+    const item = items[0] as string;
+    if ((key === 'MACAddress' || key === 'PermanentMACAddress') && item.toLowerCase() === link.mac) only = true;
+    if (key === 'Name' && item === link.ifname && !/[*?[]/.test(item)) only = true;
+  }
+  return only && matchesLink(content, link);
 }
 
 /**

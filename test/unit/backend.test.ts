@@ -67,8 +67,15 @@ describe("networkd's .network files", () => {
       'run/systemd/network/70-ec2net-eth1.network': `[Match]\nMACAddress=${LINK.mac}\n`,
       'usr/lib/systemd/network/99-default.network': '[Match]\nName=*\n',
     });
-    assert.equal(await networkdShadow(paths, LINK), '10-netplan-eth1.network');
+    assert.deepEqual(await networkdShadow(paths, LINK), { name: '10-netplan-eth1.network', only: true });
     assert.equal(await networkdShadow(paths, { ...LINK, name: 'eth2', mac: '02:aa:00:00:00:03' }), undefined);
+  });
+
+  test('a catch-all that sorts first (Name=e*) is no file of this link alone; our own unit sorting before it is not a shadow', async () => {
+    const { paths } = tree({ 'etc/systemd/network/10-all-en.network': '[Match]\nName=e*\n\n[Network]\nDHCP=yes\n', 'run/systemd/network/.keep': '' });
+    assert.deepEqual(await networkdShadow(paths, LINK), { name: '10-all-en.network', only: false });
+    writeFileSync(`${paths.runNetwork}/10-all-en-ec2net-eth1.network`, `# Written by ec2net for eni-0123456789abcdef0 (${LINK.mac}) and rewritten on every run\n[Match]\nMACAddress=${LINK.mac}\n`);
+    assert.deepEqual(await networkdShadow(paths, LINK), { name: '10-all-en.network', only: false });
   });
 });
 
@@ -186,6 +193,23 @@ describe('the networkd backend', () => {
     assert.equal(existsSync(p.files[0]?.path ?? ''), false);
     assert.equal(readFileSync(admin, 'utf8'), '[Match]\nName=eth5\n');
     assert.deepEqual(calls, ['reload', 'reload', 'reload']);
+  });
+});
+
+describe('the networkd backend beside a catch-all that networkd would read first', () => {
+  test('our unit is named to sort just before it (a drop-in would reach the primary too), and replaces the drop-in of a file that became one', async () => {
+    const { root, paths } = tree({ 'etc/systemd/network/10-all-en.network': '[Match]\nName=e*\n\n[Network]\nDHCP=yes\n', 'run/systemd/network/.keep': '' });
+    const { activator } = countingActivator('networkctl');
+    const backend = networkdBackend(paths, CONFIG, activator);
+    const facts = await backend.facts(ETH1);
+    assert.deepEqual(facts.note?.fields, { catchAll: '10-all-en.network' });
+    const p = planned(facts);
+    assert.deepEqual(p.files.map((f) => f.path.slice(root.length)), ['/run/systemd/network/10-all-en-ec2net-eth1.network']);
+    assert.ok('10-all-en-ec2net-eth1.network' < '10-all-en.network');
+    assert.match(p.files[0]?.content ?? '', new RegExp(`\\[Match\\]\\nMACAddress=${ETH1.mac}\\n`));
+    await backend.write(p.files);
+    // Written: the next run plans the same unit, not a drop-in into it.
+    assert.deepEqual(planned(await backend.facts(ETH1)).files.map((f) => f.path), p.files.map((f) => f.path));
   });
 });
 
