@@ -189,53 +189,90 @@ describe('networkd backend: the primary stays reachable whatever metric its rout
     { name: 's2', cidr: '10.0.2.0/24' },
   ];
 
-  test('a real networkd configures the primary from a catch-all (Name=eth*, networkd default metric 1024) that sorts first: our units sort before it, nothing of a secondary reaches eth0', async () => {
-    const vpc = await Vpc.create({ subnets: IPV4_SUBNETS });
-    let nd: Networkd | undefined;
-    try {
-      await vpc.attach(P);
-      const root = newRoot();
-      mkdirSync(`${root}/run/systemd/network`, { recursive: true });
-      symlinkSync('/run/systemd/netif', `${root}/run/systemd/netif`);
-      // A catch-all as an image may ship it (this one sorts before 70-ec2net-IF.network; AL2023's sorts after).
-      const CATCH_ALL = '10-all-eth.network';
-      // networkd and the agent both see this directory as /etc/systemd/network (bound below).
-      mkdirSync(`${root}/etc/systemd/network`, { recursive: true });
-      writeFileSync(`${root}/etc/systemd/network/${CATCH_ALL}`, '[Match]\nName=eth*\n\n[Network]\nDHCP=ipv4\n');
-      nd = await Networkd.start(vpc, {
-        networkDir: `${root}/run/systemd/network`,
-        confDropins: { 'ec2net.conf': readFileSync(PACKAGED_DROPIN, 'utf8') },
-        binds: { '/etc/systemd/network': `${root}/etc/systemd/network` },
-      });
-      await nd.waitForSetup('eth0', 'configured');
-      // The primary's routes as networkd leaves its lease, at 1024: the simulated boot's static default at 0 goes, and
-      // the subnet route of the address (which networkd found in place) moves to 1024 as networkd's own would be.
-      for (const cmd of [['route', 'del', 'default', 'via', '10.0.1.1', 'dev', 'eth0', 'metric', '0'], ['addr', 'replace', '10.0.1.10/24', 'dev', 'eth0', 'metric', '1024']]) {
-        const r = await vpc.exec('instance', ['ip', ...cmd]);
-        assert.equal(r.code, 0, r.stderr);
+  // The primary configured by a real networkd, as images do it.
+  const IMAGES = [
+    {
+      what: "Amazon Linux 2023's catch-all (80-ec2.network: Name=eth*, DHCP at networkd's default 1024), sorting after ec2net's units",
+      file: '80-ec2.network',
+      content: '[Match]\nName=eth*\n\n[Network]\nDHCP=yes\n',
+      metric: 1024,
+      catchAll: true,
+      unit: '70-ec2net-eth1.network',
+    },
+    {
+      what: "a catch-all that sorts before ec2net's units (Name=eth*, 1024): ec2net's unit sorts before it, no drop-in",
+      file: '10-all-eth.network',
+      content: '[Match]\nName=eth*\n\n[Network]\nDHCP=ipv4\n',
+      metric: 1024,
+      catchAll: true,
+      unit: '10-all-eth-ec2net-eth1.network',
+    },
+    {
+      what: "netplan's file for the primary alone (MACAddress=, RouteMetric=100, as on Ubuntu)",
+      file: '10-netplan-eth0.network',
+      content: `[Match]\nMACAddress=${P.mac}\nName=eth0\n\n[Network]\nDHCP=ipv4\n\n[DHCPv4]\nRouteMetric=100\n`,
+      metric: 100,
+      catchAll: false,
+      unit: '70-ec2net-eth1.network',
+    },
+    {
+      what: "a file for the primary with networkd's bare defaults (DHCP, metric 1024)",
+      file: '20-eth0.network',
+      content: '[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n',
+      metric: 1024,
+      catchAll: false,
+      unit: '70-ec2net-eth1.network',
+    },
+  ];
+
+  for (const image of IMAGES) {
+    test(`real networkd, ${image.what}: every address answers, replies from the primary leave by eth0, nothing of a secondary reaches eth0`, async () => {
+      const vpc = await Vpc.create({ subnets: IPV4_SUBNETS });
+      let nd: Networkd | undefined;
+      try {
+        await vpc.attach(P);
+        const root = newRoot();
+        mkdirSync(`${root}/run/systemd/network`, { recursive: true });
+        symlinkSync('/run/systemd/netif', `${root}/run/systemd/netif`);
+        // networkd and the agent both see this directory as /etc/systemd/network (bound below).
+        mkdirSync(`${root}/etc/systemd/network`, { recursive: true });
+        writeFileSync(`${root}/etc/systemd/network/${image.file}`, image.content);
+        nd = await Networkd.start(vpc, {
+          networkDir: `${root}/run/systemd/network`,
+          confDropins: { 'ec2net.conf': readFileSync(PACKAGED_DROPIN, 'utf8') },
+          binds: { '/etc/systemd/network': `${root}/etc/systemd/network` },
+        });
+        await nd.waitForSetup('eth0', 'configured');
+        // The primary's routes as networkd leaves its lease: the simulated boot's static default at 0 goes, and the
+        // subnet route of the address (which networkd found in place) moves to the lease's metric, as networkd's own.
+        for (const cmd of [['route', 'del', 'default', 'via', '10.0.1.1', 'dev', 'eth0', 'metric', '0'], ['addr', 'replace', '10.0.1.10/24', 'dev', 'eth0', 'metric', String(image.metric)]]) {
+          const r = await vpc.exec('instance', ['ip', ...cmd]);
+          assert.equal(r.code, 0, r.stderr);
+        }
+        const primaryRoutes = (await vpc.exec('instance', ['ip', '-4', 'route', 'show', 'dev', 'eth0'])).stdout;
+        assert.match(primaryRoutes, new RegExp(`default via 10\\.0\\.1\\.1 proto dhcp .*metric ${image.metric}`), primaryRoutes);
+        await vpc.attach(SAME);
+        await vpc.attach(OTHER);
+        // A catch-all configures the secondaries before ec2net does.
+        if (image.catchAll) await nd.waitForSetup('eth1', 'configured');
+        const scan = await nd.exec([...commandArgv('ec2ifscan')], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
+        succeeded(scan, 'ec2ifscan');
+        assert.equal((await nd.status('eth1')).networkFile, `/run/systemd/network/${image.unit}`);
+        assert.equal((await nd.status('eth0')).networkFile, `/etc/systemd/network/${image.file}`);
+        assert.equal(existsSync(`${root}/run/systemd/network/${image.file}.d`), false, "no drop-in into the primary's file");
+        const eth0 = (await vpc.exec('instance', ['ip', '-4', 'addr', 'show', 'dev', 'eth0'])).stdout;
+        assert.doesNotMatch(eth0, /10\.0\.1\.2\d|10\.0\.2\./, "no secondary's address on the primary");
+        assert.deepEqual((await reach(vpc, [...P.ipv4s, ...SAME.ipv4s, ...OTHER.ipv4s])).failed, []);
+        const main = (await vpc.exec('instance', ['ip', '-4', 'route', 'show', 'table', 'main'])).stdout;
+        assert.match((await vpc.exec('instance', ['ip', 'route', 'get', '198.51.100.10', 'from', '10.0.1.10'])).stdout, / dev eth0 /, main);
+        assert.match((await vpc.exec('instance', ['ip', 'route', 'get', '10.0.1.99', 'from', '10.0.1.10'])).stdout, / dev eth0 /, main);
+        assert.match(main, new RegExp(`default via 10\\.0\\.1\\.1 dev eth1 proto dhcp src 10\\.0\\.1\\.20 metric ${Math.max(512, image.metric) + 1}\\b`), main);
+      } finally {
+        await nd?.stop();
+        await vpc.destroy();
       }
-      const primaryRoutes = (await vpc.exec('instance', ['ip', '-4', 'route', 'show', 'dev', 'eth0'])).stdout;
-      assert.match(primaryRoutes, /default via 10\.0\.1\.1 proto dhcp .*metric 1024/, primaryRoutes);
-      await vpc.attach(SAME);
-      await vpc.attach(OTHER);
-      await nd.waitForSetup('eth1', 'configured');
-      const scan = await nd.exec([...commandArgv('ec2ifscan')], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
-      succeeded(scan, 'ec2ifscan');
-      assert.ok(existsSync(`${root}/run/systemd/network/10-all-eth-ec2net-eth1.network`));
-      assert.equal(existsSync(`${root}/run/systemd/network/${CATCH_ALL}.d`), false, 'no drop-in into the catch-all');
-      assert.equal((await nd.status('eth1')).networkFile, '/run/systemd/network/10-all-eth-ec2net-eth1.network');
-      assert.equal((await nd.status('eth0')).networkFile, `/etc/systemd/network/${CATCH_ALL}`);
-      const eth0 = (await vpc.exec('instance', ['ip', '-4', 'addr', 'show', 'dev', 'eth0'])).stdout;
-      assert.doesNotMatch(eth0, /10\.0\.1\.21|10\.0\.2\./, "no secondary's address on the primary");
-      assert.deepEqual((await reach(vpc, [...P.ipv4s, ...SAME.ipv4s, ...OTHER.ipv4s])).failed, []);
-      assert.match((await vpc.exec('instance', ['ip', 'route', 'get', '198.51.100.10', 'from', '10.0.1.10'])).stdout, / dev eth0 /);
-      const main = (await vpc.exec('instance', ['ip', '-4', 'route', 'show', 'table', 'main'])).stdout;
-      assert.match((await vpc.exec('instance', ['ip', 'route', 'get', '10.0.1.99', 'from', '10.0.1.10'])).stdout, / dev eth0 /, main);
-    } finally {
-      await nd?.stop();
-      await vpc.destroy();
-    }
-  });
+    });
+  }
 
   for (const metric of [1024, 100, 0]) {
     test(`primary's routes at metric ${metric}: after ec2ifscan the primary and every secondary address answer; replies from the primary leave by eth0`, async () => {
