@@ -145,14 +145,10 @@ function listMatches(value: string, test: (item: string) => boolean): boolean {
   return invert ? !hit : hit;
 }
 
-/**
- * Whether a .network file's [Match] section selects this link. Conditions ec2net cannot evaluate from here
- * (Driver=, Path=, Property=, …) count as matching: assuming the file shadows ours errs on the side of a drop-in,
- * which applies either way.
- */
-export function matchesLink(content: string, link: LinkFacts): boolean {
+/** The KEY=value entries of a .network file's [Match] sections (comments, blanks and empty values left out). */
+function matchEntries(content: string): { key: string; value: string }[] {
+  const entries: { key: string; value: string }[] = [];
   let inMatch = false;
-  let result = true;
   for (const raw of content.split('\n')) {
     const line = raw.trim();
     if (line.startsWith('[')) {
@@ -162,9 +158,20 @@ export function matchesLink(content: string, link: LinkFacts): boolean {
     if (!inMatch || line === '' || line.startsWith('#') || line.startsWith(';')) continue;
     const eq = line.indexOf('=');
     if (eq < 0) continue;
-    const key = line.slice(0, eq).trim();
     const value = line.slice(eq + 1).trim();
-    if (value === '') continue;
+    if (value !== '') entries.push({ key: line.slice(0, eq).trim(), value });
+  }
+  return entries;
+}
+
+/**
+ * Whether a .network file's [Match] section selects this link. Conditions ec2net cannot evaluate from here
+ * (Driver=, Path=, Property=, …) count as matching: assuming the file shadows ours errs on the side of a drop-in,
+ * which applies either way.
+ */
+export function matchesLink(content: string, link: LinkFacts): boolean {
+  let result = true;
+  for (const { key, value } of matchEntries(content)) {
     if (key === 'Name') result &&= listMatches(value, (p) => globMatch(p, link.ifname));
     else if (key === 'MACAddress' || key === 'PermanentMACAddress') result &&= listMatches(value, (m) => m.toLowerCase() === link.mac);
     else if (key === 'Type') result &&= listMatches(value, (t) => t === 'ether');
@@ -177,23 +184,13 @@ export function matchesLink(content: string, link: LinkFacts): boolean {
  * (no glob, no inversion). A drop-in of such a file applies to this link only.
  */
 export function selectsOnly(content: string, link: LinkFacts): boolean {
-  let inMatch = false;
-  let only = false;
-  for (const raw of content.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('[')) {
-      inMatch = line === '[Match]';
-      continue;
-    }
-    const eq = line.indexOf('=');
-    if (!inMatch || eq < 0) continue;
-    const key = line.slice(0, eq).trim();
-    const items = line.slice(eq + 1).trim().split(/\s+/).filter((x) => x !== '');
-    if (items.length !== 1 || (items[0] as string).startsWith('!')) continue;
+  const only = matchEntries(content).some(({ key, value }) => {
+    const items = value.split(/\s+/);
     const item = items[0] as string;
-    if ((key === 'MACAddress' || key === 'PermanentMACAddress') && item.toLowerCase() === link.mac) only = true;
-    if (key === 'Name' && item === link.ifname && !/[*?[]/.test(item)) only = true;
-  }
+    if (items.length !== 1 || item.startsWith('!')) return false;
+    if (key === 'MACAddress' || key === 'PermanentMACAddress') return item.toLowerCase() === link.mac;
+    return key === 'Name' && item === link.ifname && !/[*?[]/.test(item);
+  });
   return only && matchesLink(content, link);
 }
 
