@@ -28,9 +28,8 @@ export async function ifdown(ctx: AgentContext, ifname: string): Promise<IfdownR
       return { ifname, skipped: 'EC2SYNC=no in the ifcfg file' };
     }
     const record = await readRecord(ctx, link.mac);
-    const unmanaged =
-      record?.unmanaged ??
-      unmanagedBy(ctx.config, { ifname, mac: link.mac, eniId: record?.eniId ?? '', deviceNumber: record?.deviceNumber ?? -1, networkCard: record?.networkCard ?? -1 });
+    // ec2net.conf decides, as it says now; the record supplies what IMDS would (ec2ifdown works without IMDS).
+    const unmanaged = unmanagedBy(ctx.config, { ifname, mac: link.mac, eniId: record?.eniId ?? '', deviceNumber: record?.deviceNumber ?? -1, networkCard: record?.networkCard ?? -1 });
     if (unmanaged !== undefined) {
       const skipped = `UNMANAGED=${unmanaged} in ec2net.conf: left to another agent`;
       log.info({ reason: skipped }, 'leaving interface alone');

@@ -16,8 +16,9 @@ import { tableId } from '../planner/numbering.js';
 import { converge, summarize, type ConvergeResult } from '../reconcile/converge.js';
 import type { Ownership } from '../reconcile/diff.js';
 import { parseRecord, recordPath, renderRecord, type EniRecord } from '../reconcile/record.js';
-import { readText, writeAtomic } from '../ports/files.js';
+import { exists, readText, writeAtomic } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
+import { RTPROT_RA } from '../ports/netlink-constants.js';
 import type { InterfaceFacts } from '../backends/backend.js';
 import type { AgentContext } from './context.js';
 import { readRecords } from './detach.js';
@@ -155,11 +156,15 @@ async function convergeAfterReload(ctx: AgentContext, p: Plan, own: Ownership, l
 
 /** Reads the admin's flags and IMDS, and plans; changes nothing. */
 export async function planFor(ctx: AgentContext, link: Link, snap?: KernelSnapshot): Promise<{ meta: EniMetadata; plan: Plan; os: InterfaceFacts }> {
-  const os = await ctx.backend.facts(link);
   const current = snap ?? (await ctx.kernel.snapshot());
-  const source = ownSourceAddress(ctx, current, link.name);
-  const meta = await readEni(ctx.imds(source), ctx.clock, link.mac);
+  const meta = await readMeta(ctx, link, current);
+  const os = await ctx.backend.facts(link);
   return { meta, os, plan: planWith(ctx, meta, link.name, os, kernelFactsIn(ctx, meta, link.name, current)) };
+}
+
+/** The ENI's metadata from IMDS, asked through the ENI itself once its source rule is in place; changes nothing. */
+async function readMeta(ctx: AgentContext, link: Link, snap: KernelSnapshot): Promise<EniMetadata> {
+  return readEni(ctx.imds(ownSourceAddress(ctx, snap, link.name)), ctx.clock, link.mac);
 }
 
 /** What the planner needs from the kernel, as the snapshot holds it: the IPv6 router, the primary's route metrics. */
@@ -214,9 +219,6 @@ async function refuseSharedTable(ctx: AgentContext, p: Plan, link: Link, snap: K
   });
 }
 
-/** rtnetlink's protocol for routes the kernel learned from router advertisements (RTPROT_RA, <linux/rtnetlink.h>). */
-const RTPROT_RA = 9;
-
 /**
  * A default route router advertisements put in the main table before the ENI's RA metric was set (the link was
  * already up) keeps the old metric (1024, the primary's too) until it expires: the kernel reads ra_defrtr_metric
@@ -257,20 +259,22 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
       log.warn({ reason: skipped }, 'leaving interface alone');
       return { ifname, skipped, changed: false };
     }
-    const { meta, os, plan: planned } = await planFor(ctx, link, snap);
+    const meta = await readMeta(ctx, link, snap);
+    // Before anything of the interface's own config is read: another agent's files are not ours to judge.
     const unmanaged = unmanagedBy(ctx.config, { ifname, mac: link.mac, eniId: meta.eniId, deviceNumber: meta.deviceNumber, networkCard: meta.networkCard });
     if (unmanaged !== undefined) {
       const skipped = `UNMANAGED=${unmanaged} in ec2net.conf: left to another agent`;
       // Recorded, so that status shows it; what earlier runs added stays listed for a detach to clean up.
       const kept = previous?.ifname === ifname ? previous : undefined;
       await writeRecord(ctx, {
-        mac: link.mac, eniId: meta.eniId, ifname, table: planned.table, deviceNumber: meta.deviceNumber, networkCard: meta.networkCard,
+        mac: link.mac, eniId: meta.eniId, ifname, table: tableId(meta.networkCard, meta.deviceNumber), deviceNumber: meta.deviceNumber, networkCard: meta.networkCard,
         primary: meta.isPrimary, converged: false, addresses: kept?.addresses ?? [], files: kept?.files ?? [], unmanaged,
       });
       log.info({ reason: skipped, eni: meta.eniId }, 'leaving interface alone');
       return { ifname, skipped, unmanaged, changed: false };
     }
-    let p = planned;
+    const os = await ctx.backend.facts(link);
+    let p = planWith(ctx, meta, link.name, os, kernelFactsIn(ctx, meta, link.name, snap));
     if (p.skip) {
       log.info({ reason: p.skip }, 'leaving interface alone');
       return { ifname, skipped: p.skip, changed: false, plan: p, meta };
@@ -329,11 +333,14 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
       throw new Ec2netError('Transient', 'no router advertisement has named the IPv6 router yet', { iface: ifname, waitedMs: IPV6_ROUTER_WAIT_MS });
     }
     // Files the plan no longer has (a networkd unit that became a drop-in, or back, when another generator's file
-    // appeared or went) go.
+    // appeared or went) go. One this backend does not remove (another backend's, from before BACKEND changed) stays
+    // listed: the record is what finds it again.
     const paths = new Set(p.files.map((f) => f.path));
     const stale = (previous?.files ?? []).filter((f) => !paths.has(f));
     if (stale.length > 0 && (await ctx.backend.removeStale(stale, link.mac))) changed = true;
-    await writeRecord(ctx, { ...record, converged: true, addresses: desiredAddresses, files: [...paths] });
+    const left: string[] = [];
+    for (const f of stale) if (await exists(f)) left.push(f);
+    await writeRecord(ctx, { ...record, converged: true, addresses: desiredAddresses, files: [...paths, ...left] });
     const counts = summarize(applied);
     if (Object.values(counts).some((n) => n > 0)) changed = true;
     // A refresh that changes nothing runs every minute for every ENI: it is not news.

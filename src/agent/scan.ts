@@ -20,7 +20,7 @@ const IMDS_RETRY_MIN_MS = 500;
 const IMDS_RETRY_MAX_MS = 5_000;
 
 export interface ScanOptions {
-  /** How long a retryable failure of the MAC listing (IMDS not reachable yet) is retried; 0: not at all. */
+  /** How long a Transient answer to the MAC listing (IMDS not reachable yet) is retried; 0: not at all. */
   readonly imdsWaitMs?: number;
 }
 
@@ -34,7 +34,7 @@ export interface ScanResult {
   readonly failed: { ifname: string; error: unknown }[];
 }
 
-/** The MAC listing; retryable failures are retried, with a growing pause, until `waitMs` has passed. */
+/** The MAC listing; Transient answers are retried, with a growing pause, until `waitMs` has passed. */
 async function listMacs(ctx: AgentContext, waitMs: number): Promise<string[]> {
   const deadline = ctx.clock.now() + waitMs;
   let pause = IMDS_RETRY_MIN_MS;
@@ -44,7 +44,7 @@ async function listMacs(ctx: AgentContext, waitMs: number): Promise<string[]> {
       if (attempt > 0) ctx.log.info({ attempts: attempt + 1 }, 'IMDS answers');
       return macs;
     } catch (e) {
-      if (!isEc2netError(e) || !e.retryable || ctx.clock.now() + pause > deadline) throw e;
+      if (!isEc2netError(e, 'Transient') || ctx.clock.now() + pause > deadline) throw e;
       if (attempt === 0) ctx.log.info({ reason: e.message, waitMs }, 'waiting for IMDS (the primary interface may not have its address yet)');
       await ctx.clock.sleep(pause);
       pause = Math.min(IMDS_RETRY_MAX_MS, pause * 2);

@@ -37,7 +37,10 @@ export interface Backend {
   /** Why another manager owns this link, or undefined when ec2net configures it. */
   declines(link: Link): Promise<string | undefined>;
   facts(link: Link): Promise<InterfaceFacts>;
-  /** Writes a plan's files (atomically); when any changed, the manager reads them again. Returns whether any changed. */
+  /**
+   * Writes a plan's files (atomically); when any changed, a manager that reads its files only when told (networkd)
+   * is told. Returns whether any changed.
+   */
   write(files: readonly FileSpec[]): Promise<boolean>;
   /**
    * Removes, among `paths` (files a previous run wrote for this MAC and this plan no longer has), those that are

@@ -20,7 +20,7 @@ Configure every interface that is an ENI of this instance and is not configured 
       result = await scan(ctx, { imdsWaitMs: flags.boot ? BOOT_IMDS_WAIT_MS : 0 });
     } catch (e) {
       // A late primary must not fail the boot: the daemon configures every ENI once IMDS answers.
-      if (!flags.boot || !isEc2netError(e) || !e.retryable) throw e;
+      if (!flags.boot || !isEc2netError(e, 'Transient')) throw e;
       ctx.log.warn({ kind: e.kind, waitedMs: BOOT_IMDS_WAIT_MS, ...e.fields }, 'IMDS did not answer: ENIs are left to ec2netd');
       return EXIT_OK;
     }

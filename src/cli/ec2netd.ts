@@ -26,7 +26,7 @@ function refreshSeconds(env: NodeJS.ProcessEnv): number {
   if (raw === undefined || raw === '') return DEFAULT_REFRESH_SECONDS;
   const n = Number(raw);
   if (!/^[0-9]+(\.[0-9]+)?$/.test(raw) || n < 0.5 || n > 86_400) {
-    throw new Ec2netError('InvalidArgument', 'EC2NET_REFRESH_SECONDS must be a number of seconds from 0.5 to 86400');
+    throw new Ec2netError('Usage', 'EC2NET_REFRESH_SECONDS must be a number of seconds from 0.5 to 86400');
   }
   return n;
 }

@@ -23,7 +23,7 @@ import { acquireLock, lockPath } from '../ports/lock.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
 import type { EventSource, KernelEvent } from '../ports/netlink-events.js';
 import { KeyedQueue, type JobKind, type Scheduler } from './queue.js';
-import { RoundCache } from './round-cache.js';
+import { RoundCache, type Verified } from './round-cache.js';
 
 export interface DaemonOptions {
   /** Mean period between IMDS refreshes of one ENI; each one is jittered by ±20 %. */
@@ -282,12 +282,15 @@ export class Ec2netDaemon {
       if (due.length === 0) return this.recheckForeign(foreign, await listEniMacs(client));
       // Read before the dump: a change after this point bumps it, and the next round reads the kernel again.
       const generation = this.cache.kernelGeneration();
-      const unchanged = due.every((s) => this.cache.verified(s.mac, s.plan) !== undefined);
+      // Looked up once, here: a notification that comes while IMDS is read makes the next round dump the kernel,
+      // not this one skip the ENI.
+      const verified = new Map(due.map((s) => [s.mac, this.cache.verified(s.mac, s.plan)]));
+      const unchanged = [...verified.values()].every((v) => v !== undefined);
       const [snap, macs, primaryMac] = await Promise.all([unchanged ? undefined : this.ctx.kernel.snapshot(), listEniMacs(client), topLevelMac(client)]);
       this.recheckForeign(foreign, macs);
       // One snapshot, indexed once, for every ENI.
       const kernel = snap ? { snap, index: indexSnapshot(snap), generation } : undefined;
-      const queued = await Promise.all(due.map((s) => this.refreshOne(s, kernel, macs, primaryMac, client)));
+      const queued = await Promise.all(due.map((s) => this.refreshOne(s, kernel ?? verified.get(s.mac), macs, primaryMac, client)));
       this.lastRoundFigures = {
         at: t0,
         enis: due.length,
@@ -334,12 +337,13 @@ export class Ec2netDaemon {
    */
   private async refreshOne(
     s: EniStatus,
-    kernel: { snap: KernelSnapshot; index: SnapshotIndex; generation: number } | undefined,
+    from: { snap: KernelSnapshot; index: SnapshotIndex; generation: number } | Verified | undefined,
     macs: readonly string[],
     primaryMac: string,
     client: ImdsClient,
   ): Promise<boolean> {
-    const verified = kernel ? undefined : this.cache.verified(s.mac, s.plan);
+    const kernel = from && 'snap' in from ? from : undefined;
+    const verified = from && !('snap' in from) ? from : undefined;
     const link = kernel ? kernel.snap.links.find((l) => l.mac === s.mac) : verified?.link;
     const previous = s.plan;
     if (!link || !previous || !s.meta) return false; // gone: its DELLINK queues the detach

@@ -55,6 +55,9 @@ export const RT_SCOPE = { UNIVERSE: 0, LINK: 253 } as const;
 /** <linux/rtnetlink.h>: the RTN_* route type of an ordinary route. */
 export const RTN_UNICAST = 1;
 
+/** <linux/rtnetlink.h>: the protocol of routes the kernel learned from router advertisements. */
+export const RTPROT_RA = 9;
+
 /** <linux/fib_rules.h>: FRA_* rule attributes. */
 export const FRA = { SRC: 2, PRIORITY: 6, TABLE: 15, PROTOCOL: 21 } as const;
 

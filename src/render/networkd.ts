@@ -53,7 +53,7 @@ export function isOurNetworkdFile(content: string, mac: string): boolean {
 
 /**
  * The unit's path: 70-ec2net-IF.network, or STEM-ec2net-IF.network to sort before the catch-all STEM.network
- * (`-` sorts before `.`, so no other name sorts between them and the catch-all).
+ * (`-` sorts before `.`). The catch-all is the first file that selects the link, so none sorts before ours either.
  */
 export function networkdUnitPath(paths: NetworkdPaths, ifname: string, sortBefore?: string): string {
   const stem = sortBefore === undefined ? '70' : sortBefore.slice(0, -'.network'.length);
@@ -166,8 +166,8 @@ function matchEntries(content: string): { key: string; value: string }[] {
 
 /**
  * Whether a .network file's [Match] section selects this link. Conditions ec2net cannot evaluate from here
- * (Driver=, Path=, Property=, …) count as matching: assuming the file shadows ours errs on the side of a drop-in,
- * which applies either way.
+ * (Driver=, Path=, Property=, …) count as matching: assuming the file would be read first errs on the side of our
+ * unit sorting before it (a drop-in where the file selects this link alone), which applies either way.
  */
 export function matchesLink(content: string, link: LinkFacts): boolean {
   let result = true;
