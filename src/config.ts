@@ -3,7 +3,7 @@
  * and packaging never touch the host's files. Reading the environment happens here and in the entry points only.
  */
 import { Ec2netError } from './errors.js';
-import { keyLine, parseKeyValues } from './model/keyvalues.js';
+import { parseKeyValueLines } from './model/keyvalues.js';
 import { parseIfname, parseMac } from './model/validate.js';
 import type { Settings } from './planner/plan.js';
 import { yesNo } from './render/ifcfg-flags.js';
@@ -136,7 +136,7 @@ function yesNoKey(values: ReadonlyMap<string, string>, key: string, fallback: bo
 }
 
 /** UNMANAGED's words; a word that is none of the forms is refused, naming it and the line it is on. */
-function parseUnmanaged(value: string, path: string, text: string | undefined): Selector[] {
+function parseUnmanaged(value: string, path: string, line: number | undefined): Selector[] {
   return value
     .split(/\s+/)
     .filter((w) => w !== '')
@@ -146,7 +146,7 @@ function parseUnmanaged(value: string, path: string, text: string | undefined): 
         throw new Ec2netError(
           'InvalidArgument',
           `UNMANAGED: ${JSON.stringify(word.slice(0, 64))} is not an interface name, a MAC, an ENI id, device-number=N[-M] or network-card=N[-M]`,
-          { path, key: 'UNMANAGED', line: keyLine(text ?? '', 'UNMANAGED') },
+          { path, key: 'UNMANAGED', line },
         );
       }
       return sel;
@@ -155,7 +155,8 @@ function parseUnmanaged(value: string, path: string, text: string | undefined): 
 
 /** Parses ec2net.conf; an absent file (text undefined) means defaults. Unknown keys are refused, not ignored. */
 export function parseConfig(text: string | undefined, path: string): Config {
-  const values = text === undefined ? new Map<string, string>() : parseKeyValues(text, path);
+  const lines = text === undefined ? new Map<string, { value: string; line: number }>() : parseKeyValueLines(text, path);
+  const values = new Map([...lines].map(([key, { value }]) => [key, value]));
   for (const key of values.keys()) {
     if (!KNOWN_KEYS.has(key)) throw new Ec2netError('InvalidArgument', 'unknown key in the config file', { path, key });
   }
@@ -175,7 +176,7 @@ export function parseConfig(text: string | undefined, path: string): Config {
     setHostname,
     backend: backend as BackendMode,
     provisionPrefixIps: yesNoKey(values, 'PROVISION_PREFIX_IPS', false, path),
-    unmanaged: parseUnmanaged(values.get('UNMANAGED') ?? '', path, text),
+    unmanaged: parseUnmanaged(values.get('UNMANAGED') ?? '', path, lines.get('UNMANAGED')?.line),
     mainRouteTable: yesNoKey(values, 'MAIN_ROUTE_TABLE', true, path),
   };
 }

@@ -10,6 +10,11 @@ import { readText, removeFile, sweepTemporaries } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 
+/** The record of another present ENI (by MAC) that holds `table`, if any: that table is its, not `mac`'s. */
+export async function tableHolder(ctx: AgentContext, table: number, mac: string, present: ReadonlySet<string>): Promise<EniRecord | undefined> {
+  return (await readRecords(ctx)).find((r) => r.mac !== mac && r.table === table && present.has(r.mac));
+}
+
 export async function readRecords(ctx: AgentContext): Promise<EniRecord[]> {
   const names = await readdir(ctx.paths.stateDir).catch(() => [] as string[]);
   const records = await Promise.all(names.filter((n) => n.endsWith('.json')).map(async (n) => parseRecord(await readText(`${ctx.paths.stateDir}/${n}`))));
@@ -25,8 +30,7 @@ export async function detach(ctx: AgentContext, record: EniRecord): Promise<bool
     const log = ctx.log.child({ iface: record.ifname, mac: record.mac, eni: record.eniId });
     await ctx.backend.activator.forget(record.ifname);
     // A device that came since may own the same table (same device number); its own runs keep that table.
-    const tableTaken = (await readRecords(ctx)).some((r) => r.mac !== record.mac && r.table === record.table && present.has(r.mac));
-    if (!tableTaken) {
+    if (!(await tableHolder(ctx, record.table, record.mac, present))) {
       const own = { protocol: ctx.config.settings.protocol, ownedAddresses: new Set<string>() };
       // No interface name: the device's routes and addresses went with it, and the name may be another's now.
       await converge(ctx.kernel, { ifname: '', table: record.table, rules: [], routes: [], addresses: [] }, own, log);

@@ -8,7 +8,7 @@ import { Ec2netError, isEc2netError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readEni } from '../imds/eni.js';
 import type { EniMetadata } from '../model/metadata.js';
-import { MAIN_TABLE, type Address, type Link } from '../model/state.js';
+import { MAIN_TABLE, holdsAddress, type Link } from '../model/state.js';
 import type { KernelSnapshot } from '../ports/kernel.js';
 import { kernelFactsOf, type KernelFacts } from '../planner/facts.js';
 import { hasIpv6Default, plan, type Plan } from '../planner/plan.js';
@@ -21,7 +21,7 @@ import { acquireLock, lockPath } from '../ports/lock.js';
 import { RTPROT_RA } from '../ports/netlink-constants.js';
 import type { InterfaceFacts } from '../backends/backend.js';
 import type { AgentContext } from './context.js';
-import { readRecords } from './detach.js';
+import { tableHolder } from './detach.js';
 import { rememberName } from './names.js';
 
 /** A hotplugged device can show an all-zero MAC until its driver has initialised it. */
@@ -86,10 +86,6 @@ function ownSourceAddress(ctx: AgentContext, snap: KernelSnapshot, ifname: strin
   const routed = new Set(snap.rules.filter((r) => r.protocol === ctx.config.settings.protocol).map((r) => r.src));
   const hit = snap.addresses.find((a) => a.dev === ifname && routed.has(`${a.address.split('/')[0]}/32`));
   return hit?.address.split('/')[0];
-}
-
-function holdsAddress(addresses: readonly Address[], ifname: string, ip: string): boolean {
-  return addresses.some((a) => a.dev === ifname && a.address.startsWith(`${ip}/`));
 }
 
 /** Link up and DHCP's primary address in place; returns whether anything had to be done. */
@@ -206,9 +202,10 @@ async function awaitIpv6Router(ctx: AgentContext, p: Plan, meta: EniMetadata, os
  */
 async function refuseSharedTable(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnapshot): Promise<void> {
   const present = new Map(snap.links.map((l) => [l.mac, l.name]));
-  const record = (await readRecords(ctx)).find((r) => r.mac !== link.mac && r.table === p.table && present.has(r.mac));
+  const names = new Set(present.values());
+  const record = await tableHolder(ctx, p.table, link.mac, new Set(present.keys()));
   const protocol = ctx.config.settings.protocol;
-  const route = snap.routes.find((r) => r.table === p.table && r.protocol === protocol && r.dev !== link.name && snap.links.some((l) => l.name === r.dev));
+  const route = snap.routes.find((r) => r.table === p.table && r.protocol === protocol && r.dev !== link.name && names.has(r.dev));
   const holder = record ? `${record.eniId} on ${present.get(record.mac)}` : route ? `the ENI on ${route.dev}` : undefined;
   if (holder === undefined) return;
   throw new Ec2netError('Conflict', `routing table ${p.table} belongs to ${holder}; IMDS gives ${p.eniId} on ${link.name} the same device-number (not settled yet, or wrong): nothing changed`, {

@@ -8,27 +8,21 @@ import { Ec2netError } from '../errors.js';
 const LINE = /^([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"\\$`]*)"|'([^']*)'|([^\s"'\\$`;&|<>()]*))\s*(?:#.*)?$/;
 const MAX_FILE_BYTES = 64 * 1024;
 
-export function parseKeyValues(text: string, path: string): Map<string, string> {
+/** The file's KEY=value entries with the line (from 1) that set each; a later line overrides an earlier one. */
+export function parseKeyValueLines(text: string, path: string): Map<string, { value: string; line: number }> {
   if (text.length > MAX_FILE_BYTES) throw new Ec2netError('InvalidArgument', 'file is too large for a KEY=value file', { path });
   if (text.includes('\0')) throw new Ec2netError('InvalidArgument', 'file contains NUL bytes', { path });
-  const values = new Map<string, string>();
+  const values = new Map<string, { value: string; line: number }>();
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const m = LINE.exec(line);
     if (!m) throw new Ec2netError('InvalidArgument', 'line is not KEY=value', { path, line: i + 1 });
-    values.set(m[1] as string, m[2] ?? m[3] ?? m[4] ?? '');
+    values.set(m[1] as string, { value: m[2] ?? m[3] ?? m[4] ?? '', line: i + 1 });
   });
   return values;
 }
 
-
-/** The line (from 1) that sets `key` last, as parseKeyValues reads it (a later line overrides an earlier one). */
-export function keyLine(text: string, key: string): number | undefined {
-  let found: number | undefined;
-  text.split('\n').forEach((raw, i) => {
-    const m = LINE.exec(raw.trim());
-    if (m?.[1] === key) found = i + 1;
-  });
-  return found;
+export function parseKeyValues(text: string, path: string): Map<string, string> {
+  return new Map([...parseKeyValueLines(text, path)].map(([key, { value }]) => [key, value]));
 }

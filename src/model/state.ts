@@ -88,3 +88,8 @@ export function describeRoute(r: Route): string {
 export function describeAddress(a: Address): string {
   return `${a.address} dev ${a.dev}`;
 }
+
+/** Whether `ifname` holds the address `ip` (with whatever prefix length), among `addresses`. */
+export function holdsAddress(addresses: readonly Address[], ifname: string, ip: string): boolean {
+  return addresses.some((a) => a.dev === ifname && a.address.startsWith(`${ip}/`));
+}

@@ -10,7 +10,7 @@
  * addresses; bringing the link up, DHCP and altnames are ifup's, before it converges.
  */
 import { Ec2netError } from '../errors.js';
-import { MAIN_TABLE, describeAddress, describeRoute, describeRule, type Address, type Route, type Rule } from '../model/state.js';
+import { MAIN_TABLE, describeAddress, describeRoute, describeRule, holdsAddress, type Address, type Route, type Rule } from '../model/state.js';
 import type { KernelPort, KernelSnapshot } from '../ports/kernel.js';
 import type { Logger } from '../log.js';
 import { diff, isEmpty, type Changes, type Desired, type Observed, type Ownership } from './diff.js';
@@ -117,7 +117,7 @@ function linkProblems(desired: Desired, snap: KernelSnapshot, observed: Observed
   if (desired.activated) {
     if (!link?.up) problems.push(`link ${desired.ifname} is not up`);
     const want = desired.primaryIpv4;
-    if (want !== undefined && !observed.addresses.some((a) => a.address.startsWith(`${want}/`))) problems.push(`missing DHCP address: ${want} on ${desired.ifname}`);
+    if (want !== undefined && !holdsAddress(observed.addresses, desired.ifname, want)) problems.push(`missing DHCP address: ${want} on ${desired.ifname}`);
   }
   for (const name of desired.altnames ?? []) if (!link?.altnames.includes(name)) problems.push(`missing altname: ${name} on ${desired.ifname}`);
   return problems;
