@@ -94,12 +94,12 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
   const held = want !== undefined && holdsAddress(snap.addresses, p.ifname, want);
   // An address in place with no client behind it is never renewed: the client is started again.
   const { activator } = ctx.backend;
-  const needsDhcp = want !== undefined && (!held || !(await activator.isRunning(p.ifname)));
+  const needsDhcp = want !== undefined && (!held || !(await activator.isRunning(p.ifname, p.dhcpRouteMetric)));
   if (!link.up) await ctx.kernel.setLinkUp(p.ifname);
   if (!needsDhcp) return !link.up;
   ctx.log.info({ iface: p.ifname, activation: activator.kind, addressHeld: held }, 'starting DHCP');
   const started = ctx.clock.now();
-  await activator.up(p.ifname);
+  await activator.up(p.ifname, p.dhcpRouteMetric);
   // The device can go while DHCP runs (detached mid-configuration): stop waiting then, not at the bound.
   const probe = async () => {
     const snap = await ctx.kernel.snapshot();

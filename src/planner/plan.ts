@@ -83,6 +83,12 @@ export interface Plan {
   readonly primaryIpv4?: string;
   /** The agent brings the link up and runs its DHCP: every ENI but the primary, whose link is the image's. */
   readonly activated: boolean;
+  /**
+   * The metric of the DHCP lease's subnet route in the main table, where the agent's activation sets it (ec2net's own
+   * dhclient; networkd sets it from the unit): behind the primary's, so on-subnet replies from the primary address
+   * leave by the primary.
+   */
+  readonly dhcpRouteMetric?: number;
   /** The ENI has IPv6 source rules, whose table needs a default route via the router RA names. */
   readonly wantsIpv6Router: boolean;
   /**
@@ -196,6 +202,7 @@ export function plan(input: PlanInput): Plan {
     addresses,
     ...(subnet && primary !== undefined ? { primaryIpv4: primary } : {}),
     activated: !meta.isPrimary,
+    ...(subnet && !meta.isPrimary && !renderer.installsMainRoutes ? { dhcpRouteMetric: metric } : {}),
     wantsIpv6Router,
     ...(raRouteMetric !== undefined ? { raRouteMetric } : {}),
     files,

@@ -16,14 +16,19 @@ export const CHILD_TIMEOUT_MS = 30_000;
 
 export interface Activator {
   readonly kind: 'ifup' | 'dhclient' | 'networkctl';
-  /** Starts DHCP on the interface unless it is already running; returns immediately (the caller waits, bounded). */
-  up(ifname: string): Promise<void>;
+  /**
+   * Starts DHCP on the interface unless it already runs with these settings; returns immediately (the caller waits,
+   * bounded). `routeMetric`: the metric of the lease's subnet route, where the activator sets it (ec2net's own
+   * dhclient; initscripts and networkd have their own).
+   */
+  up(ifname: string, routeMetric?: number): Promise<void>;
   /**
    * Whether the interface's DHCP client runs. The address it put on the link outlives it (no lifetime), so an
    * address in place says nothing about renewals: a client that died (killed with the cgroup of the unit that
-   * started it, or crashed) must be started again. Reads files only: a quiet refresh round starts no process.
+   * started it, or crashed) must be started again; so must one started with another `routeMetric`. Reads files
+   * only: a quiet refresh round starts no process.
    */
-  isRunning(ifname: string): Promise<boolean>;
+  isRunning(ifname: string, routeMetric?: number): Promise<boolean>;
   /** Stops DHCP on the interface and releases the lease; a no-op when nothing runs. */
   down(ifname: string): Promise<void>;
   /** The interface is gone: stop its DHCP client without a release and remove the client's run files. */
@@ -77,6 +82,8 @@ function dhclientFiles(paths: Paths, ifname: string) {
     conf: `${paths.runDir}/dhclient-${ifname}.conf`,
     pid: `${paths.runDir}/dhclient-${ifname}.pid`,
     leases: `${paths.runDir}/dhclient-${ifname}.leases`,
+    /** What the client was started with for its script (the unit reads it as EnvironmentFile=). */
+    env: `${paths.runDir}/dhclient-${ifname}.env`,
   };
 }
 
@@ -92,6 +99,17 @@ async function livePid(pidFile: string): Promise<number | undefined> {
     return undefined;
   }
 }
+
+/** Ends a client with SIGTERM (no release: its address stays) and waits, bounded, until it has gone. */
+async function stopClient(pidFile: string, pid: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < CLIENT_STOP_WAIT_MS && (await livePid(pidFile)) === pid; waited += 20) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** How long a client ended with SIGTERM is waited for before a new one starts. */
+const CLIENT_STOP_WAIT_MS = 2_000;
 
 /**
  * Where systemd runs, ec2net's dhclient for IF runs as ec2net-dhclient@IF.service (systemd/): in a unit of its own,
@@ -118,19 +136,29 @@ function dhclientActivator(paths: Paths, script: string, viaSystemd: boolean): A
     const f = dhclientFiles(paths, ifname);
     return ['-4', '-cf', f.conf, '-sf', script, '-pf', f.pid, '-lf', f.leases];
   };
+  /** The environment the script gets (dhclient -e): the subnet route's metric. */
+  const envOf = (routeMetric: number | undefined) => `EC2NET_ROUTE_METRIC=${routeMetric ?? ''}\n`;
+  /** A client started before ec2net passed a metric runs as with none. */
+  const startedWith = async (ifname: string) => (await readFile(dhclientFiles(paths, ifname).env, 'utf8').catch(() => undefined)) ?? envOf(undefined);
   return {
     kind: 'dhclient',
-    async up(ifname) {
-      if (await livePid(dhclientFiles(paths, ifname).pid)) return;
-      await writeAtomic({ path: dhclientFiles(paths, ifname).conf, content: renderDhclientConf(false), mode: 0o644 });
-      // restart, not start: a unit left active by a client that has since gone is started over. A unit that is not
-      // installed (a checkout's run on a systemd host) leaves the client to be run directly.
+    async up(ifname, routeMetric) {
+      const f = dhclientFiles(paths, ifname);
+      const env = envOf(routeMetric);
+      const pid = await livePid(f.pid);
+      if (pid && (await startedWith(ifname)) === env) return;
+      await writeAtomic({ path: f.conf, content: renderDhclientConf(false), mode: 0o644 });
+      await writeAtomic({ path: f.env, content: env, mode: 0o644 });
+      // restart, not start: a unit left active by a client that has since gone, or started with another metric, is
+      // started over. A unit that is not installed (a checkout's run on a systemd host) leaves the client to be run
+      // directly. A client stopped with SIGTERM leaves its address in place (no release).
       const unit = `${DHCLIENT_UNIT}${ifname}.service`;
       if (viaSystemd && (await exitStatus(['systemctl', 'restart', unit], { iface: ifname }, [0, SYSTEMCTL_NO_SUCH_UNIT])) === 0) return;
-      await run(['dhclient', ...args(ifname), '-nw', ifname], { iface: ifname });
+      if (pid) await stopClient(f.pid, pid);
+      await run(['dhclient', ...args(ifname), '-e', env.trim(), '-nw', ifname], { iface: ifname });
     },
-    async isRunning(ifname) {
-      return (await livePid(dhclientFiles(paths, ifname).pid)) !== undefined;
+    async isRunning(ifname, routeMetric) {
+      return (await livePid(dhclientFiles(paths, ifname).pid)) !== undefined && (await startedWith(ifname)) === envOf(routeMetric);
     },
     async down(ifname) {
       if (!(await livePid(dhclientFiles(paths, ifname).pid))) return;
@@ -140,7 +168,7 @@ function dhclientActivator(paths: Paths, script: string, viaSystemd: boolean): A
       const files = dhclientFiles(paths, ifname);
       const pid = await livePid(files.pid);
       if (pid) process.kill(pid, 'SIGTERM');
-      for (const f of [files.pid, files.leases, files.conf]) await removeFile(f);
+      for (const f of [files.pid, files.leases, files.conf, files.env]) await removeFile(f);
     },
   };
 }

@@ -229,3 +229,29 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
     await foreignSurvives();
   });
 });
+
+describe("ifcfg backend: the primary's routes at a metric above 0", () => {
+  // The primary's routes as an image's network config may leave them (systemd.network(5): 1024 for DHCPv4 routes
+  // unless RouteMetric= is set), with ec2net's own dhclient on a secondary in the primary's subnet: the lease's
+  // subnet route gets the secondary's metric, not the kernel's 0, so on-subnet replies from the primary leave by eth0.
+  test('a secondary in the primary’s subnet: replies from the primary, on-subnet and off, leave by eth0; every address answers', async () => {
+    const vpc = await Vpc.create({ subnets: SUBNETS });
+    try {
+      await vpc.attach({ ...ENI0, routeMetric: 1024 });
+      await vpc.attach(ENI2);
+      const root = newRoot({ ifcfgDir: false });
+      succeeded(await agent(vpc, root, 'ec2ifup', ['eth2']), 'ec2ifup eth2');
+      const main = (await vpc.exec('instance', ['ip', '-4', 'route', 'show', 'table', 'main'])).stdout;
+      assert.match(main, /10\.0\.1\.0\/24 dev eth2 proto kernel scope link src 10\.0\.1\.20 metric 10002/, main);
+      assert.match((await vpc.exec('instance', ['ip', 'route', 'get', '10.0.1.99', 'from', '10.0.1.10'])).stdout, / dev eth0 /, main);
+      assert.match((await vpc.exec('instance', ['ip', 'route', 'get', '198.51.100.10', 'from', '10.0.1.10'])).stdout, / dev eth0 /, main);
+      assert.deepEqual((await reach(vpc, [...ENI0.ipv4s, ...addressesOf(ENI2)])).failed, []);
+      // A second run finds the client running with that metric: nothing restarts.
+      const again = await agent(vpc, root, 'ec2ifup', ['eth2']);
+      succeeded(again, 'ec2ifup eth2 (again)');
+      assert.doesNotMatch(again.stderr, /starting DHCP/);
+    } finally {
+      await vpc.destroy();
+    }
+  });
+});

@@ -335,7 +335,7 @@ describe("ec2net-dhclient@.service: the DHCP client ec2net starts, in a unit of 
   test('the command line ec2net runs dhclient with when it runs it itself, in the foreground, files under /run/ec2net (src/config.ts)', () => {
     const run = pathsFor('/').runDir;
     assert.deepEqual(execCommands(d), [
-      `${DHCLIENT} -4 -cf ${run}/dhclient-%i.conf -sf ${DHCLIENT_SCRIPT} -pf ${run}/dhclient-%i.pid -lf ${run}/dhclient-%i.leases -d %I`,
+      `${DHCLIENT} -4 -cf ${run}/dhclient-%i.conf -sf ${DHCLIENT_SCRIPT} -pf ${run}/dhclient-%i.pid -lf ${run}/dhclient-%i.leases -e EC2NET_ROUTE_METRIC=\${EC2NET_ROUTE_METRIC} -d %I`,
     ]);
     // In the foreground: systemd knows its pid at once (a forking dhclient writes its pid file after the parent exits).
     assert.equal(one(d, 'Service', 'Type'), 'simple');
