@@ -81,6 +81,7 @@ describe('ec2netd in the simulated VPC', () => {
     assert.ok(existsSync(`${root}/etc/sysconfig/network-scripts/ifcfg-eth1`));
     const link = await vpc.exec('instance', ['ip', '-j', 'link', 'show', 'dev', 'eth1']);
     const altnames = (JSON.parse(link.stdout) as { altnames?: string[] }[])[0]?.altnames ?? [];
+    // amazon-ec2-net-utils v2 names every ENI device-number-D.C, card 0 included; scripts written on AL2023 use it.
     assert.deepEqual([...altnames].sort(), [ENI1.id, 'device-number-1', 'device-number-1.0'].sort());
   });
 
