@@ -282,7 +282,10 @@ export function expectedAddresses(e: ModelEni): string[] {
   return [`${e.ipv4s[0]}/${len}`, ...e.ipv4s.slice(1).map((ip) => `${ip}/32`)].sort();
 }
 
-/** ifcfg-IF, route-IF and dhclient-IF.conf as ec2-net-utils v1 wrote them (DESIGN.md, "Backends"), literally. */
+/**
+ * ifcfg-IF, route-IF and dhclient-IF.conf as ec2-net-utils v1 wrote them (DESIGN.md, "Backends"), literally, and the
+ * run files of the dhclient ec2net starts.
+ */
 export function expectedFiles(e: ModelEni): Record<string, string> {
   if (e.primary) return {};
   const t = tableOf(e);
@@ -299,6 +302,9 @@ export function expectedFiles(e: ModelEni): Record<string, string> {
     [`etc/dhcp/dhclient-${i}.conf`]: 'supersede dhcp-server-identifier 255.255.255.255;\ntimeout 300;\n',
     // The dhclient ec2net runs itself reads its own copy, without the broadcast server identifier (README, DHCP).
     [`run/ec2net/dhclient-${i}.conf`]: 'timeout 300;\n',
+    // What it was started with for its script: the lease's subnet route at the main-table metric (the table id here,
+    // with the primary's routes at 0).
+    [`run/ec2net/dhclient-${i}.env`]: `EC2NET_ROUTE_METRIC=${t}\n`,
   };
 }
 
