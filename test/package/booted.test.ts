@@ -57,6 +57,8 @@ for (const variant of variants) {
     /** The DHCPACKs a DHCP client has logged (dhclient -d logs each exchange to the journal). */
     const acks = async (ifname: string) => lines(await box.journal(`${DHCLIENT_UNIT}${ifname}.service`)).filter((l) => l.startsWith('DHCPACK of ')).length;
     const dhclientPid = (ifname: string) => box.unitProperty(`${DHCLIENT_UNIT}${ifname}.service`, 'MainPID');
+    /** The main table's routes of the secondaries, one per line. */
+    const subnetRoutes = async () => (await vpc.exec('instance', ['ip', '-4', 'route', 'show', 'table', 'main'])).stdout.split('\n').map((l) => l.trim()).join('\n');
     /** What the container's ec2net units logged, for a failure's message. */
     const ec2netLog = async () => (await box.exec(['journalctl', '--no-pager', '-o', 'short-monotonic', '-n', '60', '-u', 'ec2netd', '-u', 'ec2ifscan', '-u', `${DHCLIENT_UNIT}*`])).stdout;
     const allReachable = async (enis: typeof ENI0[]) => {
@@ -117,6 +119,9 @@ for (const variant of variants) {
       const rules = await ruleLines(vpc);
       assert.ok(rules.includes('10001 from 10.0.2.11/32 lookup 10001 proto 236'), rules.join('\n'));
       assert.ok(rules.includes('10002 from 10.0.1.48/28 lookup 10002 proto 236'), rules.join('\n'));
+      // The unit hands the script the lease's subnet route metric (EnvironmentFile=, dhclient -e): eth2 is in the
+      // primary's subnet, and its route ranks behind the primary's.
+      assert.match(await subnetRoutes(), /10\.0\.1\.0\/24 dev eth2 proto kernel scope link src 10\.0\.1\.20 metric 10002/);
       for (const ifname of ['eth1', 'eth2']) {
         assert.equal(await box.unitProperty(`${DHCLIENT_UNIT}${ifname}.service`, 'ActiveState'), 'active', ifname);
         assert.notEqual(await dhclientPid(ifname), '0');
@@ -133,6 +138,8 @@ for (const variant of variants) {
       const t0 = Date.now();
       await eventually(async () => assert.ok((await acks('eth1')) > before, 'no renewal yet'), RENEW_WAIT_MS, 250);
       t.diagnostic(`a renewal ${Date.now() - t0} ms after the restart (T1 ${RENEW_SECONDS} s)`);
+      // The renewal's script kept the metric.
+      assert.match(await subnetRoutes(), /10\.0\.2\.0\/24 dev eth1 proto kernel scope link src 10\.0\.2\.10 metric 10001/);
       await allReachable([ENI0, ENI1, ENI2]);
     });
 
