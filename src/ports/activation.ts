@@ -138,15 +138,20 @@ function dhclientActivator(paths: Paths, script: string, viaSystemd: boolean): A
   };
   /** The environment the script gets (dhclient -e): the subnet route's metric. */
   const envOf = (routeMetric: number | undefined) => `EC2NET_ROUTE_METRIC=${routeMetric ?? ''}\n`;
-  /** A client started before ec2net passed a metric runs as with none. */
-  const startedWith = async (ifname: string) => (await readFile(dhclientFiles(paths, ifname).env, 'utf8').catch(() => undefined)) ?? envOf(undefined);
+  /** The live client's pid when one runs with `env` (a client started before ec2net passed a metric runs as with none). */
+  const runsWith = async (ifname: string, env: string): Promise<number | undefined> => {
+    const f = dhclientFiles(paths, ifname);
+    const pid = await livePid(f.pid);
+    const started = (await readFile(f.env, 'utf8').catch(() => undefined)) ?? envOf(undefined);
+    return pid !== undefined && started === env ? pid : undefined;
+  };
   return {
     kind: 'dhclient',
     async up(ifname, routeMetric) {
       const f = dhclientFiles(paths, ifname);
       const env = envOf(routeMetric);
+      if ((await runsWith(ifname, env)) !== undefined) return;
       const pid = await livePid(f.pid);
-      if (pid && (await startedWith(ifname)) === env) return;
       await writeAtomic({ path: f.conf, content: renderDhclientConf(false), mode: 0o644 });
       await writeAtomic({ path: f.env, content: env, mode: 0o644 });
       // restart, not start: a unit left active by a client that has since gone, or started with another metric, is
@@ -158,7 +163,7 @@ function dhclientActivator(paths: Paths, script: string, viaSystemd: boolean): A
       await run(['dhclient', ...args(ifname), '-e', env.trim(), '-nw', ifname], { iface: ifname });
     },
     async isRunning(ifname, routeMetric) {
-      return (await livePid(dhclientFiles(paths, ifname).pid)) !== undefined && (await startedWith(ifname)) === envOf(routeMetric);
+      return (await runsWith(ifname, envOf(routeMetric))) !== undefined;
     },
     async down(ifname) {
       if (!(await livePid(dhclientFiles(paths, ifname).pid))) return;
