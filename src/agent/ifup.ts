@@ -33,7 +33,11 @@ export const DHCP_WAIT_MS = 60_000;
  * about a second after link up (once its link-local address has passed DAD) and retries every 4 s.
  */
 export const IPV6_ROUTER_WAIT_MS = 10_000;
-const POLL_MS = 100;
+/**
+ * A wait wakes on the kernel's notifications of links, addresses and routes (KernelPort.watch) and looks again
+ * at least this often without one.
+ */
+const RECHECK_MS = 1_000;
 
 export interface IfupResult {
   readonly ifname: string;
@@ -48,12 +52,22 @@ export interface IfupResult {
   readonly meta?: EniMetadata;
 }
 
+/**
+ * The probe's first answer other than undefined, or undefined at the bound. The probe runs again at each
+ * notification: the watch begins before the first probe, so a change between a probe and the wait is not missed.
+ */
 async function waitFor<T>(ctx: AgentContext, boundMs: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
   const deadline = ctx.clock.now() + boundMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined || ctx.clock.now() >= deadline) return v;
-    await ctx.clock.sleep(POLL_MS);
+  const watch = ctx.kernel.watch();
+  try {
+    for (;;) {
+      const v = await probe();
+      const left = deadline - ctx.clock.now();
+      if (v !== undefined || left <= 0) return v;
+      await watch.changed(Math.min(left, RECHECK_MS));
+    }
+  } finally {
+    watch.close();
   }
 }
 
@@ -101,10 +115,11 @@ async function activate(ctx: AgentContext, p: Plan, link: Link, snap: KernelSnap
   const started = ctx.clock.now();
   await activator.up(p.ifname, p.dhcpRouteMetric);
   // The device can go while DHCP runs (detached mid-configuration): stop waiting then, not at the bound.
+  // Links and IPv4 addresses only: on a large instance a whole snapshot costs tens of milliseconds.
   const probe = async () => {
-    const snap = await ctx.kernel.snapshot();
-    if (!snap.links.some((l) => l.name === p.ifname && l.mac === link.mac)) return 'gone';
-    return holdsAddress(snap.addresses, p.ifname, want) ? 'leased' : undefined;
+    const [links, addresses] = await Promise.all([ctx.kernel.links(), ctx.kernel.addresses(4)]);
+    if (!links.some((l) => l.name === p.ifname && l.mac === link.mac)) return 'gone';
+    return holdsAddress(addresses, p.ifname, want) ? 'leased' : undefined;
   };
   const restart = activator.restart;
   let leased = await waitFor(ctx, restart?.afterMs ?? DHCP_WAIT_MS, probe);
@@ -139,7 +154,7 @@ async function convergeAfterReload(ctx: AgentContext, p: Plan, own: Ownership, l
     try {
       if (p.primaryIpv4 !== undefined) {
         const want = p.primaryIpv4;
-        await waitFor(ctx, DHCP_WAIT_MS, async () => (holdsAddress((await ctx.kernel.snapshot()).addresses, p.ifname, want) ? true : undefined));
+        await waitFor(ctx, DHCP_WAIT_MS, async () => (holdsAddress(await ctx.kernel.addresses(4), p.ifname, want) ? true : undefined));
       }
       return await converge(ctx.kernel, p, own, log);
     } catch (e) {

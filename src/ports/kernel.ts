@@ -4,6 +4,16 @@
  */
 import type { Address, Family, Link, Route, Rule } from '../model/state.js';
 
+/** A watch on links, addresses and routes, for a wait that would otherwise poll (KernelPort.watch). */
+export interface KernelWatch {
+  /**
+   * Resolves at the first notification since the watch began or since the last call resolved, or after
+   * `withinMs`, whichever comes first. A notification lost to an overflowing socket counts as one.
+   */
+  changed(withinMs: number): Promise<void>;
+  close(): void;
+}
+
 /** One read of everything ec2net looks at. */
 export interface KernelSnapshot {
   readonly links: Link[];
@@ -50,6 +60,11 @@ export interface KernelPort {
    * Returns whether it changed.
    */
   acceptRaWhileForwarding(name: string): Promise<boolean>;
+  /**
+   * ≈ `ip monitor link address route`, from now on: what a wait for DHCP's address, a link's MAC or a router
+   * advertisement's route wakes on, instead of polling. The caller closes it.
+   */
+  watch(): KernelWatch;
   /** ≈ `hostname`: the UTS namespace's hostname. */
   hostname(): Promise<string>;
   /** ≈ `hostname NAME` */

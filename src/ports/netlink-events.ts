@@ -7,6 +7,7 @@
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { eachMessage, parseAddressEvent, parseLink, parseRouteEvent, parseRule } from './rtnl-parse.js';
 import { NETLINK_ROUTE, RTM, RTNLGRP } from './netlink-constants.js';
+import type { KernelWatch } from './kernel.js';
 
 export type Op = 'new' | 'del';
 
@@ -80,4 +81,42 @@ export function subscribeKernelEvents(listener: (e: KernelEvent) => void): Event
   });
   sock.on('error', (e: NodeJS.ErrnoException) => listener({ kind: 'overflow', reason: e.code ?? e.message }));
   return { close: () => sock.close() };
+}
+
+/** The groups a wait watches: links, and addresses and routes of both families (DHCP's lease, an RA's route). */
+const WATCH_GROUPS: readonly number[] = [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV4_ROUTE, RTNLGRP.IPV6_IFADDR, RTNLGRP.IPV6_ROUTE];
+
+/** A watch on links, addresses and routes (KernelPort.watch). */
+export function watchKernel(): KernelWatch {
+  const sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 1 << 20, sendBufferSize: 4 << 10 });
+  for (const group of WATCH_GROUPS) sock.addMembership(group);
+  let seen = false;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    seen = true;
+    wake?.();
+  };
+  sock.on('message', notify);
+  sock.on('error', notify);
+  // Nothing is waited on between calls: the socket keeps no command alive by itself.
+  sock.unref();
+  return {
+    changed(withinMs) {
+      if (seen) {
+        seen = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          seen = false;
+          resolve();
+        };
+        const timer = setTimeout(done, withinMs);
+        wake = done;
+      });
+    },
+    close: () => sock.close(),
+  };
 }

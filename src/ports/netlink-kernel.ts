@@ -18,7 +18,8 @@ import { formatIpv4, parseCidr4, parseIpv4 } from '../model/ipv4.js';
 import { ipv6Bytes, parseCidr6, parseIpv6 } from '../model/ipv6.js';
 import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/state.js';
 import { parseHostname, parseIfname } from '../model/validate.js';
-import type { KernelPort, KernelSnapshot } from './kernel.js';
+import type { KernelPort, KernelSnapshot, KernelWatch } from './kernel.js';
+import { watchKernel } from './netlink-events.js';
 import { eachMessage, parseAddress, parseErrno, parseLink, parseRoute, parseRule } from './rtnl-parse.js';
 import {
   AF,
@@ -492,6 +493,10 @@ export class NetlinkKernel implements KernelPort {
     } catch (e) {
       throw asEc2netError(e, 'PluginFailure', 'accepting router advertisements while forwarding failed', { iface: name, path });
     }
+  }
+
+  watch(): KernelWatch {
+    return watchKernel();
   }
 
   async hostname(): Promise<string> {

@@ -43,6 +43,7 @@ export function fakeContext(kernel: FakeKernel, imds: FakeImds, opts: { root?: s
   const root = opts.root ?? mkdtempSync(join(tmpdir(), 'ec2net-unit-'));
   if (opts.root === undefined) mkdirSync(pathsFor(root).networkScripts, { recursive: true });
   const clock = fakeClock();
+  kernel.sleep = clock.sleep;
   const dhcp = new FakeDhcp(kernel);
   const paths = pathsFor(root);
   const config: Config = { settings: { protocol: EC2NET_PROTOCOL, primaryRules: opts.primaryRules ?? false }, activation: 'dhclient', setHostname: opts.setHostname ?? false, backend: 'ifcfg', provisionPrefixIps: false, mainRouteTable: true, unmanaged: [] };

@@ -4,7 +4,7 @@
  */
 import { Ec2netError } from '../../src/errors.js';
 import { addressKey, routeKey, ruleKey, type Address, type Family, type Link, type Route, type Rule } from '../../src/model/state.js';
-import type { KernelPort } from '../../src/ports/kernel.js';
+import type { KernelPort, KernelWatch } from '../../src/ports/kernel.js';
 
 export class FakeKernel implements KernelPort {
   links_: Link[] = [];
@@ -19,6 +19,10 @@ export class FakeKernel implements KernelPort {
   readonly raOnLinkUp = new Map<string, string>();
   /** Throws on the next call of this name. */
   failOn = new Set<string>();
+  /** What a watch waits with when nothing changes: the fake clock's sleep (fakeContext sets it). */
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** Mutations so far: a watch wakes when this moves. */
+  private generation = 0;
 
   constructor(init: Partial<Pick<FakeKernel, 'links_' | 'rules_' | 'routes_' | 'addresses_'>> = {}) {
     Object.assign(this, structuredClone(init));
@@ -26,11 +30,24 @@ export class FakeKernel implements KernelPort {
 
   private mutate(name: string): void {
     this.calls.push(name);
+    this.generation++;
     if (this.failOn.delete(name)) throw new Ec2netError('PluginFailure', `injected failure in ${name}`);
   }
 
   private hasLink(dev: string): void {
     if (!this.links_.some((l) => l.name === dev)) throw new Ec2netError('NoSuchInterface', 'no such interface', { iface: dev });
+  }
+
+  /** Wakes at once when a mutation came since the watch began or last woke, else after `withinMs` of sleep. */
+  watch(): KernelWatch {
+    let seen = this.generation;
+    return {
+      changed: async (withinMs) => {
+        if (this.generation === seen) await this.sleep(withinMs);
+        seen = this.generation;
+      },
+      close: () => undefined,
+    };
   }
 
   async snapshot() {
