@@ -7,13 +7,14 @@ import { Compactor } from '../daemon/compactor.js';
 import { Ec2netDaemon } from '../daemon/daemon.js';
 import { Ec2netError } from '../errors.js';
 import { interfaceStatus, type DaemonFacts } from '../agent/status.js';
-import { childProcessCount } from '../ports/activation.js';
+import { childProcessCount, loadProcessRunner } from '../ports/activation.js';
 import { controlPath, serveControl } from '../ports/control.js';
 import { subscribeKernelEvents } from '../ports/netlink-events.js';
 import { EXIT_OK, runMain } from './common.js';
 
 const DEFAULT_REFRESH_SECONDS = 60;
 const CONCURRENCY = 4;
+/** Events on a known link within this long become one job; a link that appears is configured at once. */
 const DEBOUNCE_MS = 250;
 /** Idle this long after a burst of work, then collect its garbage if the heap grew by more than COMPACT_BYTES. */
 const COMPACT_DELAY_MS = 2_000;
@@ -33,7 +34,7 @@ function refreshSeconds(env: NodeJS.ProcessEnv): number {
 
 async function notifyReady(): Promise<void> {
   if (!process.env.NOTIFY_SOCKET) return;
-  const { execa } = await import('execa');
+  const { execa } = await loadProcessRunner();
   await execa('systemd-notify', ['--ready', `--pid=${process.pid}`], { timeout: 5_000, reject: false });
 }
 
@@ -107,6 +108,8 @@ runMain({
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
     });
     let signalled = false;
+    // Loaded now, not at the first hotplug (DHCP clients are started through it).
+    await loadProcessRunner();
     await Promise.race([daemon.start(), stopped.then(() => (signalled = true))]);
     if (!signalled) await notifyReady();
     if (!signalled) {

@@ -172,8 +172,14 @@ export class Ec2netDaemon {
     if (!force && before?.mac === mac && before.name === name) return;
     if (known?.foreign && before?.mac === mac) return;
     const s = this.track(mac, name);
-    // A device that appears (again) is checked against IMDS on the short backoff from the start.
-    if (before?.mac !== mac) s.foreignChecks = 0;
+    if (before?.mac !== mac) {
+      // A device that appears (again) is configured at once: the debounce is for bursts of events on a link the
+      // daemon knows (a rename, a flap), and the first job's run collapses whatever comes while it runs into one
+      // follow-up. It is checked against IMDS on the short backoff from the start.
+      s.foreignChecks = 0;
+      this.queue.push(mac, 'configure', 0);
+      return;
+    }
     this.queue.push(mac, 'configure');
   }
 

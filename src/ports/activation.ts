@@ -60,12 +60,22 @@ export function childProcessCount(): number {
   return childrenStarted;
 }
 
+let runner: Promise<typeof import('execa')> | undefined;
+
+/**
+ * execa, loaded on first use: most commands start no process, and loading it costs more than a command's own
+ * work. The daemon loads it at startup, so that the first hotplug of its life does not wait for it.
+ */
+export function loadProcessRunner(): Promise<typeof import('execa')> {
+  return (runner ??= import('execa'));
+}
+
 /**
  * Runs a child to its end, within CHILD_TIMEOUT_MS; returns its exit status, one of `expected`, and fails for any
  * other (with the child's output).
  */
 async function exitStatus(argv: readonly string[], fields: Record<string, unknown>, expected: readonly number[]): Promise<number> {
-  const { execa } = await import('execa');
+  const { execa } = await loadProcessRunner();
   childrenStarted++;
   const r = await execa(argv[0] as string, argv.slice(1), { timeout: CHILD_TIMEOUT_MS, stdin: 'ignore', all: true, reject: false });
   if (r.exitCode !== undefined && !r.timedOut && expected.includes(r.exitCode)) return r.exitCode;

@@ -20,7 +20,7 @@ import { ManualScheduler } from '../fakes/scheduler.js';
 const ETH0: FakeEni = { mac: '02:00:00:00:00:01', id: 'eni-00000000000000001', deviceNumber: 0, subnet: '10.0.1.0/24', ipv4s: ['10.0.1.10'] };
 const ETH1: FakeEni = { mac: '02:00:00:00:00:02', id: 'eni-00000000000000002', deviceNumber: 1, subnet: '10.0.2.0/24', ipv4s: ['10.0.2.10', '10.0.2.11'] };
 
-async function world(opts: { conf?: string } = {}) {
+async function world(opts: { conf?: string; debounceMs?: number } = {}) {
   const kernel = new FakeKernel({
     links_: [
       { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true, altnames: [] },
@@ -46,7 +46,7 @@ async function world(opts: { conf?: string } = {}) {
   const daemon = new Ec2netDaemon(ctx, {
     refreshMs: 60_000,
     concurrency: 2,
-    debounceMs: 10,
+    debounceMs: opts.debounceMs ?? 10,
     scheduler,
     subscribe: (l) => {
       emit = l;
@@ -70,6 +70,34 @@ test('startup configures every ENI it finds', async () => {
   const w = await world();
   assert.equal(ours(w.kernel, 10001).length, 2);
   assert.deepEqual(w.daemon.status().map((s) => s.ifname).sort(), ['eth0', 'eth1']);
+  await w.daemon.stop();
+});
+
+test('a link that appears is configured at once; events on a link the daemon knows wait out the debounce', async () => {
+  const w = await world({ debounceMs: 5_000 });
+  const ETH2: FakeEni = { mac: '02:00:00:00:00:03', id: 'eni-00000000000000003', deviceNumber: 2, subnet: '10.0.3.0/24', ipv4s: ['10.0.3.10'] };
+  w.imds.attach(ETH2);
+  w.dhcp.leases.set('eth2', '10.0.3.10/24');
+  w.kernel.links_.push({ index: 4, name: 'eth2', mac: ETH2.mac, up: false, altnames: [] });
+  w.emit({ kind: 'link', op: 'new', index: 4, name: 'eth2', mac: ETH2.mac });
+  // No virtual time passes: the job starts from a zero-delay timer; its file and lock I/O takes real time.
+  const t0 = w.scheduler.now;
+  for (let i = 0; i < 400 && ours(w.kernel, 10002).length === 0; i++) {
+    await w.scheduler.advance(0);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.equal(ours(w.kernel, 10002).length, 1);
+  assert.equal(w.scheduler.now, t0);
+  // The same link renamed: a burst of events on a known link is debounced.
+  const requests = w.imds.requests.length;
+  w.kernel.links_ = w.kernel.links_.map((l) => (l.index === 4 ? { ...l, name: 'ens7' } : l));
+  w.emit({ kind: 'link', op: 'new', index: 4, name: 'ens7', mac: ETH2.mac });
+  await w.scheduler.advance(4_000);
+  assert.equal(w.imds.requests.length, requests, 'nothing asked before the debounce ends');
+  await w.scheduler.advance(1_000);
+  await w.until();
+  assert.ok(w.imds.requests.length > requests);
+  assert.equal(w.daemon.status().find((s) => s.mac === ETH2.mac)?.ifname, 'ens7');
   await w.daemon.stop();
 });
 
