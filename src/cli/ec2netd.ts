@@ -10,6 +10,7 @@ import { interfaceStatus, type DaemonFacts } from '../agent/status.js';
 import { childProcessCount, loadProcessRunner } from '../ports/activation.js';
 import { controlPath, serveControl } from '../ports/control.js';
 import { subscribeKernelEvents } from '../ports/netlink-events.js';
+import { UDEV_WAIT_MS, awaitUdev } from '../ports/udev.js';
 import { EXIT_OK, runMain } from './common.js';
 
 const DEFAULT_REFRESH_SECONDS = 60;
@@ -75,6 +76,9 @@ runMain({
       subscribe: subscribeKernelEvents,
       cpuMicros,
       drained: () => compactor.idle(),
+      deviceSettled: async (index, name) => {
+        if (await awaitUdev(index, name, ctx.clock.sleep)) ctx.log.warn({ iface: name, waitedMs: UDEV_WAIT_MS }, 'udev has not recorded the device: configuring it anyway');
+      },
     });
     const self = () => ({
       pid: process.pid,

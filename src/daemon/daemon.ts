@@ -36,6 +36,11 @@ export interface DaemonOptions {
   readonly cpuMicros?: () => number;
   /** Called each time the daemon's work queue drains (the moment to give a burst's garbage back). */
   readonly drained?: () => void;
+  /**
+   * Resolves once udev is done with a device that appeared (renamed it, recorded it), bounded; the first
+   * configure of a link waits for it (ports/udev.ts).
+   */
+  readonly deviceSettled?: (index: number, name: string) => Promise<void>;
 }
 
 export interface RoundFigures {
@@ -430,7 +435,12 @@ export class Ec2netDaemon {
   }
 
   private async runConfigure(s: EniStatus): Promise<void> {
-    const link = (await this.ctx.kernel.links()).find((l) => l.mac === s.mac);
+    let link = (await this.ctx.kernel.links()).find((l) => l.mac === s.mac);
+    if (link && !s.plan && this.opts.deviceSettled) {
+      await this.opts.deviceSettled(link.index, link.name);
+      // Under the name udev gave it.
+      link = (await this.ctx.kernel.links()).find((l) => l.mac === s.mac);
+    }
     if (!link) return; // gone before its turn: the DELLINK event queues the detach
     s.ifname = link.name;
     try {

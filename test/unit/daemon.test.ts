@@ -20,7 +20,7 @@ import { ManualScheduler } from '../fakes/scheduler.js';
 const ETH0: FakeEni = { mac: '02:00:00:00:00:01', id: 'eni-00000000000000001', deviceNumber: 0, subnet: '10.0.1.0/24', ipv4s: ['10.0.1.10'] };
 const ETH1: FakeEni = { mac: '02:00:00:00:00:02', id: 'eni-00000000000000002', deviceNumber: 1, subnet: '10.0.2.0/24', ipv4s: ['10.0.2.10', '10.0.2.11'] };
 
-async function world(opts: { conf?: string; debounceMs?: number } = {}) {
+async function world(opts: { conf?: string; debounceMs?: number; deviceSettled?: (kernel: FakeKernel, index: number, name: string) => Promise<void> } = {}) {
   const kernel = new FakeKernel({
     links_: [
       { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true, altnames: [] },
@@ -48,6 +48,7 @@ async function world(opts: { conf?: string; debounceMs?: number } = {}) {
     concurrency: 2,
     debounceMs: opts.debounceMs ?? 10,
     scheduler,
+    ...(opts.deviceSettled ? { deviceSettled: (index: number, name: string) => (opts.deviceSettled as NonNullable<typeof opts.deviceSettled>)(kernel, index, name) } : {}),
     subscribe: (l) => {
       emit = l;
       return { close: () => undefined };
@@ -98,6 +99,30 @@ test('a link that appears is configured at once; events on a link the daemon kno
   await w.until();
   assert.ok(w.imds.requests.length > requests);
   assert.equal(w.daemon.status().find((s) => s.mac === ETH2.mac)?.ifname, 'ens7');
+  await w.daemon.stop();
+});
+
+test("a link's first configure waits until udev is done with it, and uses the name udev gave it", async () => {
+  const settled: string[] = [];
+  const w = await world({
+    // udev renames the kernel's eth2 to ens7 before it is done with the device.
+    deviceSettled: async (k, index, name) => {
+      settled.push(name);
+      k.links_ = k.links_.map((l) => (l.index === index && l.name === 'eth2' ? { ...l, name: 'ens7' } : l));
+    },
+  });
+  const ETH2: FakeEni = { mac: '02:00:00:00:00:03', id: 'eni-00000000000000003', deviceNumber: 2, subnet: '10.0.3.0/24', ipv4s: ['10.0.3.10'] };
+  w.imds.attach(ETH2);
+  w.dhcp.leases.set('ens7', '10.0.3.10/24');
+  settled.length = 0;
+  w.kernel.links_.push({ index: 4, name: 'eth2', mac: ETH2.mac, up: false, altnames: [] });
+  w.emit({ kind: 'link', op: 'new', index: 4, name: 'eth2', mac: ETH2.mac });
+  await w.until();
+  assert.deepEqual(settled, ['eth2']);
+  assert.equal(ours(w.kernel, 10002).length, 1);
+  assert.equal(w.daemon.status().find((s) => s.mac === ETH2.mac)?.ifname, 'ens7');
+  assert.ok(existsSync(`${w.root}/etc/sysconfig/network-scripts/ifcfg-ens7`));
+  assert.equal(existsSync(`${w.root}/etc/sysconfig/network-scripts/ifcfg-eth2`), false);
   await w.daemon.stop();
 });
 
