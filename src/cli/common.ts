@@ -12,7 +12,7 @@ import { parseIfname } from '../model/validate.js';
 import { openBackend } from '../backends/select.js';
 import { CHECKOUT_DHCLIENT_SCRIPT } from '../ports/activation.js';
 import { readText } from '../ports/files.js';
-import { httpTransport, systemClock } from '../ports/http.js';
+import { OVERFLOW_AFTER_MS, httpTransport, systemClock } from '../ports/http.js';
 import { NetlinkKernel } from '../ports/netlink-kernel.js';
 import { VERSION } from '../version.js';
 
@@ -24,7 +24,7 @@ export interface Command {
   /** How many interface names the command takes. */
   readonly ifaces: 0 | 1;
   readonly flags?: Record<string, { type: 'boolean' }>;
-  /** The daemon: IMDS connections are kept alive between requests. */
+  /** The daemon: a request that waits for a busy IMDS connection opens one of its own after a while (see Pool). */
   readonly longRunning?: boolean;
   run(ctx: AgentContext, args: { iface?: string; flags: Record<string, boolean> }): Promise<number>;
 }
@@ -43,8 +43,8 @@ function imdsEndpoints(env: NodeJS.ProcessEnv): readonly string[] {
   return [override.replace(/\/$/, ''), DEFAULT_ENDPOINTS[1]];
 }
 
-/** Connections the daemon keeps to an IMDS endpoint at most (see httpTransport). */
-const DAEMON_IMDS_CONNECTIONS = 4;
+/** IMDS connections a command or the daemon holds at most, whatever the endpoint and local address (see Pool). */
+const IMDS_CONNECTIONS = 4;
 
 async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, longRunning: boolean): Promise<AgentContext> {
   const paths = pathsFor(root);
@@ -52,7 +52,7 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
   const endpoints = imdsEndpoints(env);
   const backend = await openBackend(paths, config, env.EC2NET_DHCLIENT_SCRIPT || CHECKOUT_DHCLIENT_SCRIPT);
   const kernel = new NetlinkKernel();
-  const http = httpTransport(longRunning ? { keepAlive: true, maxConnections: DAEMON_IMDS_CONNECTIONS } : { keepAlive: false });
+  const http = httpTransport({ keepAlive: true, maxConnections: IMDS_CONNECTIONS, ...(longRunning ? { overflowAfterMs: OVERFLOW_AFTER_MS } : {}) });
   const transport = http.transport;
   return {
     paths,
@@ -65,6 +65,7 @@ async function buildContext(root: string, log: Logger, env: NodeJS.ProcessEnv, l
       new ImdsClient({ transport, clock: systemClock, endpoints, ...(localAddress ? { localAddress } : {}) }),
     close() {
       kernel.close();
+      log.debug({ imdsConnectionsPeak: http.peakConnections() }, 'closing');
       http.destroy();
     },
   };

@@ -122,69 +122,80 @@ function requestText(req: HttpRequest, e: Endpoint, keepAlive: boolean, path: st
 
 /**
  * Connections by endpoint and local address: idle ones kept for the next request, a connection the server closes
- * leaves the pool, and at most `maxPerKey` opened while the others are answering quickly. A request that finds
- * every connection busy waits for the next one released, but not longer than overflowAfterMs: a server slow to
- * answer gets the requests in parallel, as it would without a cap, instead of one after another until the
- * requests' deadlines run out.
+ * leaves the pool, and at most `max` open at once, whatever their endpoints and local addresses (AWS limits the
+ * connections an instance may hold to IMDS, and throttles it per instance). A request that finds them all busy
+ * waits for the next one released or closed; an idle connection to another endpoint or from another local
+ * address is closed to make room. With a finite `overflowAfterMs` (the daemon's) it waits no longer than that and
+ * then opens one beyond the cap: a server slow to answer gets the requests in parallel, as it would without a
+ * cap, instead of one after another until the requests' deadlines run out.
  */
 class Pool {
   private readonly idle = new Map<string, { socket: Socket; drop: () => void }[]>();
   private readonly open = new Set<Socket>();
-  private readonly counts = new Map<string, number>();
-  private readonly waiting = new Map<string, ((socket: Socket | undefined) => void)[]>();
+  private readonly waiting: { key: string; hand: (socket: Socket | undefined) => void }[] = [];
   private closed = false;
+  /** The most connections open at once so far. */
+  peak = 0;
 
   constructor(
     readonly keepAlive: boolean,
-    private readonly maxPerKey: number,
+    private readonly max: number,
     private readonly overflowAfterMs: number,
   ) {}
 
   /**
-   * A connection for `key`: an idle one, a new one while under the cap, else the next one released (or the slot
-   * of the next one closed), else after overflowAfterMs a new one; `undefined` once the pool is destroyed.
-   * `wait` receives the function that takes a waiting request out of the line, for its deadline.
+   * A connection for `key`: an idle one, a new one while under the cap, else the next one released (or the room
+   * a closed one leaves), else after overflowAfterMs a new one; `undefined` once the pool is destroyed. `wait`
+   * receives the function that takes a waiting request out of the line, for its deadline.
    */
   async acquire(key: string, connect: () => Socket, wait: (leave: () => void) => void): Promise<{ socket: Socket; reused: boolean } | undefined> {
     for (;;) {
       if (this.closed) return undefined;
       const socket = this.take(key);
       if (socket) return { socket, reused: true };
-      if ((this.counts.get(key) ?? 0) < this.maxPerKey) return { socket: this.connect(key, connect), reused: false };
-      const line = this.waiting.get(key) ?? [];
-      this.waiting.set(key, line);
+      if (this.open.size >= this.max) this.closeIdleOther(key);
+      if (this.open.size < this.max) return { socket: this.connect(connect), reused: false };
       const handed = await new Promise<Socket | 'overflow' | undefined>((resolve) => {
         const leave = () => {
-          clearTimeout(timer);
-          const i = line.indexOf(entry);
-          if (i >= 0) line.splice(i, 1);
+          if (timer) clearTimeout(timer);
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) this.waiting.splice(i, 1);
         };
-        const entry = (s: Socket | undefined) => {
-          clearTimeout(timer);
-          resolve(s);
+        const entry = {
+          key,
+          hand: (s: Socket | undefined) => {
+            if (timer) clearTimeout(timer);
+            resolve(s);
+          },
         };
-        const timer = setTimeout(() => {
-          leave();
-          resolve('overflow');
-        }, this.overflowAfterMs);
-        line.push(entry);
+        const timer = Number.isFinite(this.overflowAfterMs)
+          ? setTimeout(() => {
+              leave();
+              resolve('overflow');
+            }, this.overflowAfterMs)
+          : undefined;
+        this.waiting.push(entry);
         wait(leave);
       });
-      if (handed === 'overflow') return this.closed ? undefined : { socket: this.connect(key, connect), reused: false };
+      if (handed === 'overflow') return this.closed ? undefined : { socket: this.connect(connect), reused: false };
       if (handed) return { socket: handed, reused: true };
     }
   }
 
-  private connect(key: string, connect: () => Socket): Socket {
+  private connect(connect: () => Socket): Socket {
     const socket = connect();
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     this.open.add(socket);
+    this.peak = Math.max(this.peak, this.open.size);
     socket.once('close', () => {
-      this.open.delete(socket);
-      this.counts.set(key, (this.counts.get(key) ?? 1) - 1);
-      this.waiting.get(key)?.shift()?.(undefined);
+      // A connection closed to make room has left already, and its room was taken.
+      if (this.open.delete(socket)) this.wakeOne();
     });
     return socket;
+  }
+
+  /** The first request waiting, whatever its key, tries again: there is room now. */
+  private wakeOne(): void {
+    this.waiting.shift()?.hand(undefined);
   }
 
   private take(key: string): Socket | undefined {
@@ -196,23 +207,41 @@ class Pool {
     return socket;
   }
 
-  /** A connection whose response has been read in full: to the next request waiting, or idle. */
+  /** Closes one idle connection of another key, so that a request for `key` can open one. */
+  private closeIdleOther(key: string): void {
+    for (const [other, list] of this.idle) {
+      if (other === key || list.length === 0) continue;
+      const entry = list.shift() as { socket: Socket; drop: () => void };
+      for (const event of IDLE_EVENTS) entry.socket.off(event, entry.drop);
+      this.open.delete(entry.socket);
+      entry.socket.destroy();
+      return;
+    }
+  }
+
+  /** A connection whose response has been read in full: to the next request waiting for its key, or idle. */
   put(key: string, socket: Socket): void {
     if (!this.keepAlive || socket.destroyed || this.closed) {
       socket.destroy();
       return;
     }
-    const next = this.waiting.get(key)?.shift();
-    if (next) {
-      next(socket);
+    const i = this.waiting.findIndex((w) => w.key === key);
+    if (i >= 0) {
+      const [next] = this.waiting.splice(i, 1);
+      next?.hand(socket);
+      return;
+    }
+    if (this.waiting.length > 0) {
+      // Only requests for other endpoints or local addresses wait: this connection's room is theirs.
+      socket.destroy();
       return;
     }
     const list = this.idle.get(key) ?? [];
     this.idle.set(key, list);
     // Nothing was asked while idle: an unsolicited byte, the server's close or an error ends its reuse.
     const drop = () => {
-      const i = list.findIndex((e) => e.socket === socket);
-      if (i >= 0) list.splice(i, 1);
+      const at = list.findIndex((e) => e.socket === socket);
+      if (at >= 0) list.splice(at, 1);
       socket.destroy();
     };
     for (const event of IDLE_EVENTS) socket.once(event, drop);
@@ -225,7 +254,7 @@ class Pool {
     for (const s of this.open) s.destroy();
     this.open.clear();
     this.idle.clear();
-    for (const line of this.waiting.values()) for (const w of line.splice(0)) w(undefined);
+    for (const w of this.waiting.splice(0)) w.hand(undefined);
   }
 }
 
@@ -329,23 +358,23 @@ function send(req: HttpRequest, pool: Pool): Promise<HttpResponse> {
 
 export interface Transport {
   readonly transport: HttpTransport;
+  /** The most connections this transport has held open at once. */
+  peakConnections(): number;
   /** Closes every connection, idle or busy. */
   destroy(): void;
 }
 
 /**
- * Commands pass keepAlive false: they make a handful of requests and must not keep the event loop alive after
- * them. The daemon keeps connections open between requests: it asks IMDS every refresh round. Idle connections
- * never keep the process alive.
- *
- * maxConnections caps the connections opened to one endpoint while it answers promptly (default: no cap; see
- * Pool). The daemon caps them: a refresh round sends some sixty requests at once, and when the server has closed
- * the idle connections since the last round (rounds are a minute apart), opening one per request cost as much
- * CPU as the rest of the round.
+ * Every user keeps connections alive and holds at most `maxConnections` at once (see Pool); idle connections never
+ * keep the process alive. Commands wait for a free connection (no `overflowAfterMs`): a command's requests come
+ * in one burst, and four connections carry them with no slower answer. The daemon keeps its connections between
+ * refresh rounds and overflows after OVERFLOW_AFTER_MS: a round sends some sixty requests at once, and when the
+ * server has closed the idle connections since the last round (rounds are a minute apart), opening one per
+ * request cost as much CPU as the rest of the round.
  */
 export function httpTransport(opts: { keepAlive: boolean; maxConnections?: number; overflowAfterMs?: number }): Transport {
-  const pool = new Pool(opts.keepAlive, opts.maxConnections ?? Infinity, opts.overflowAfterMs ?? OVERFLOW_AFTER_MS);
-  return { transport: (req) => send(req, pool), destroy: () => pool.destroy() };
+  const pool = new Pool(opts.keepAlive, opts.maxConnections ?? Infinity, opts.overflowAfterMs ?? Infinity);
+  return { transport: (req) => send(req, pool), peakConnections: () => pool.peak, destroy: () => pool.destroy() };
 }
 
 export const systemClock = {

@@ -68,7 +68,7 @@ describe('HTTP transport over real sockets', () => {
     t.destroy();
   });
 
-  test('commands close the connection once the answer is in; the daemon keeps it', async () => {
+  test('keepAlive false closes the connection once the answer is in; keepAlive true keeps it', async () => {
     const closedAfter = async (keepAlive: boolean) => {
       const t = httpTransport({ keepAlive });
       const connected = new Promise<Socket>((resolve) => server.once('connection', resolve));
@@ -81,8 +81,8 @@ describe('HTTP transport over real sockets', () => {
       t.destroy();
       return closed;
     };
-    assert.equal(await closedAfter(false), true, 'a command sends Connection: close');
-    assert.equal(await closedAfter(true), false, 'the daemon keeps it open');
+    assert.equal(await closedAfter(false), true, 'Connection: close');
+    assert.equal(await closedAfter(true), false, 'kept open');
   });
 
   test('a refused connection is unreachable (the next endpoint may answer); a reset after connecting is not', async () => {
@@ -155,18 +155,75 @@ describe('HTTP transport over real sockets', () => {
       s.on('error', () => undefined);
     });
     const url = await listen(slow);
-    assert.equal(OVERFLOW_AFTER_MS, 100);
-    const t = httpTransport({ keepAlive: true, maxConnections: 1 });
+    const t = httpTransport({ keepAlive: true, maxConnections: 1, overflowAfterMs: OVERFLOW_AFTER_MS });
     try {
       // One after another, ten answers 150 ms apart would take 1.5 s, past every request's 1 s deadline.
       const started = Date.now();
       const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => t.transport(req(`${url}/${i}`, { timeoutMs: 1000 }))));
       assert.deepEqual(new Set(answers.map((a) => a.body)), new Set(['ok']));
       assert.ok(Date.now() - started < 900, `took ${Date.now() - started} ms`);
-      assert.equal(connections, 10, 'the nine that waited 100 ms opened their own');
+      assert.equal(connections, 10, `the nine that waited ${OVERFLOW_AFTER_MS} ms opened their own`);
     } finally {
       t.destroy();
       slow.close();
+    }
+  });
+
+  test('maxConnections without overflow (commands): a slow server gets the requests four at a time, never more', async () => {
+    let open = 0;
+    let peak = 0;
+    const slow = createServer((s) => {
+      open++;
+      peak = Math.max(peak, open);
+      s.once('close', () => open--);
+      s.on('data', () => setTimeout(() => s.writable && s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 30));
+      s.on('error', () => undefined);
+    });
+    const url = await listen(slow);
+    const t = httpTransport({ keepAlive: true, maxConnections: 4 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => t.transport(req(`${url}/${i}`, { timeoutMs: 5000 }))));
+      assert.deepEqual(new Set(answers.map((a) => a.body)), new Set(['ok']));
+      assert.equal(peak, 4);
+      assert.equal(t.peakConnections(), 4);
+    } finally {
+      t.destroy();
+      slow.close();
+    }
+  });
+
+  test('maxConnections counts every endpoint and local address together: an idle connection to one makes room for another', async () => {
+    const servers = [createHttpServer((rq, rs) => rs.end('a')), createHttpServer((rq, rs) => rs.end('b'))];
+    let open = 0;
+    let peak = 0;
+    for (const srv of servers) {
+      srv.on('connection', (s) => {
+        open++;
+        peak = Math.max(peak, open);
+        // Counted out at the client's FIN: its close may come after the client's next connection is accepted.
+        let gone = false;
+        const out = () => {
+          if (!gone) open--;
+          gone = true;
+        };
+        s.once('end', out);
+        s.once('close', out);
+      });
+    }
+    const urls = await Promise.all(servers.map((srv) => listen(srv)));
+    const t = httpTransport({ keepAlive: true, maxConnections: 2 });
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (const [i, url] of urls.entries()) {
+          const answers = await Promise.all(Array.from({ length: 5 }, () => t.transport(req(`${url}/x`))));
+          assert.deepEqual(new Set(answers.map((a) => a.body)), new Set([i === 0 ? 'a' : 'b']));
+        }
+      }
+      assert.ok(t.peakConnections() <= 2, `client held ${t.peakConnections()}`);
+      assert.ok(peak <= 2, `servers saw ${peak} at once`);
+    } finally {
+      t.destroy();
+      for (const srv of servers) srv.close();
     }
   });
 

@@ -58,4 +58,14 @@ export class ImdsControl {
   async clearLog(): Promise<void> {
     await this.call('DELETE', '/log');
   }
+
+  /** Client connections to IMDS: open now, the most at once since the last reset, and how many were made. */
+  async connections(): Promise<{ open: number; peak: number; total: number }> {
+    return JSON.parse(await this.call('GET', '/connections')) as { open: number; peak: number; total: number };
+  }
+
+  /** Starts the peak over from the connections open now, and the count from zero. */
+  async resetConnections(): Promise<void> {
+    await this.call('DELETE', '/connections');
+  }
 }

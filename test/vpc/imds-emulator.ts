@@ -4,11 +4,12 @@
  * Every listen address serves the same state, tokens and request log. Prints `ready` on stdout once all servers
  * listen. The control server (HTTP over the unix socket) takes:
  *   PUT /state (ImdsState)  PUT /override {path, body}  DELETE /overrides  PUT /fault {path, fault}
- *   DELETE /faults  POST /expire-tokens  GET /log  DELETE /log
+ *   DELETE /faults  POST /expire-tokens  GET /log  DELETE /log  GET /connections  DELETE /connections
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
@@ -53,6 +54,25 @@ const faults = new Map<string, ArmedFault>();
 /** token → expiry, ms since epoch */
 const tokens = new Map<string, number>();
 let log: RequestLogEntry[] = [];
+/**
+ * Client connections: open now, the most open at once since the last reset, and how many were made. A connection
+ * counts until the client's FIN (its 'end'), not until node closes it: a client that closes one connection and
+ * opens the next at once is holding one, not two.
+ */
+const connections = { open: 0, peak: 0, total: 0 };
+
+function countConnection(socket: Socket): void {
+  connections.open++;
+  connections.total++;
+  connections.peak = Math.max(connections.peak, connections.open);
+  let counted = true;
+  const gone = () => {
+    if (counted) connections.open--;
+    counted = false;
+  };
+  socket.once('end', gone);
+  socket.once('close', gone);
+}
 
 function answer(req: IncomingMessage, res: ServerResponse, path: string, status: number, body = '', headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain', ...headers });
@@ -152,6 +172,14 @@ async function serveControl(req: IncomingMessage, res: ServerResponse): Promise<
     case 'DELETE /log':
       log = [];
       break;
+    case 'GET /connections':
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(connections));
+      return;
+    case 'DELETE /connections':
+      connections.peak = connections.open;
+      connections.total = 0;
+      break;
     default:
       res.writeHead(404);
       res.end(`unknown control call ${route}`);
@@ -178,6 +206,7 @@ rmSync(controlPath, { force: true });
 await Promise.all([
   ...listens.map(({ host, port }) => new Promise<void>((resolve, reject) => {
     const server = createServer(onImdsRequest);
+    server.on('connection', countConnection);
     server.once('error', reject);
     server.listen(port, host, resolve);
   })),
