@@ -49,6 +49,16 @@ describe('ec2net-dhclient-script', () => {
     assert.deepEqual(await state(), { mtu: 9001, addresses: ['10.0.1.77/24'], routes: ['10.0.1.0/24 metric 10101'] });
   });
 
+  test('PREINIT brings a link that is down up, and succeeds on one that is up', async () => {
+    await vpc.exec('instance', ['ip', 'link', 'set', DEV, 'down']);
+    const up = () => vpc.exec('instance', ['cat', `/sys/class/net/${DEV}/flags`]).then((r) => (Number(r.stdout.trim()) & 1) === 1);
+    assert.equal(await up(), false);
+    assert.equal((await run({ reason: 'PREINIT' })).code, 0);
+    assert.equal(await up(), true);
+    assert.equal((await run({ reason: 'PREINIT' })).code, 0);
+    assert.equal(await up(), true);
+  });
+
   test('masks of every length from /16 to /28 become their prefix length', async () => {
     for (const [mask, len] of [['255.255.0.0', 16], ['255.255.240.0', 20], ['255.255.255.128', 25], ['255.255.255.240', 28]] as const) {
       await vpc.exec('instance', ['ip', 'addr', 'flush', 'dev', DEV]);
