@@ -5,9 +5,8 @@
  *
  * CommonJS rather than an ES module, and whitespace and syntax minified, because a command's start is mostly
  * loading (README, "Performance"): in an ES module bundle esbuild hoists every built-in import to the top, so
- * each command loaded child_process, tty, v8 and a dozen more for execa, which only the DHCP activation uses; in
- * CommonJS those `require`s stay inside the lazy initialiser of the module that needs them, and node links no
- * ES module facade per built-in. Identifiers keep their names, so stack traces stay readable.
+ * each command loaded every built-in any dependency might use; in CommonJS those `require`s stay inside the lazy
+ * initialiser of the module that needs them, and node links no ES module facade per built-in. Identifiers keep their names, so stack traces stay readable.
  *
  * netlink's dist/raw.js loads its addon with `require('node-gyp-build')(__dirname + '/..')`, a path inside its
  * own npm package, which is gone in a bundle (and __dirname does not exist in an ES module). The plugin below

@@ -10,8 +10,8 @@ export const RELEASE = '1';
 export const MAINTAINER = 'ec2net maintainers <maintainers@users.noreply.r-seed-1348710d.example>';
 
 /**
- * The oldest nodejs the package runs on: execa 9 declares ^18.19.0 (and README and package.json's engines say
- * the same); Debian 12 ships 18.19 and later, Amazon Linux 2023's nodejs is 18.x and its nodejs20 is 20.x.
+ * The oldest nodejs the package runs on, the one the booted test runs it with: Debian 12's 18.19 (README and
+ * package.json's engines say the same). Amazon Linux 2023's nodejs is 18.x and its nodejs20 is 20.x.
  */
 export const MIN_NODE = '18.19';
 

@@ -7,7 +7,8 @@ import { Compactor } from '../daemon/compactor.js';
 import { Ec2netDaemon } from '../daemon/daemon.js';
 import { Ec2netError } from '../errors.js';
 import { interfaceStatus, type DaemonFacts } from '../agent/status.js';
-import { childProcessCount, loadProcessRunner } from '../ports/activation.js';
+import { childProcessCount } from '../ports/activation.js';
+import { runChild } from '../ports/child.js';
 import { controlPath, serveControl } from '../ports/control.js';
 import { subscribeKernelEvents } from '../ports/netlink-events.js';
 import { UDEV_WAIT_MS, awaitUdev } from '../ports/udev.js';
@@ -35,8 +36,7 @@ function refreshSeconds(env: NodeJS.ProcessEnv): number {
 
 async function notifyReady(): Promise<void> {
   if (!process.env.NOTIFY_SOCKET) return;
-  const { execa } = await loadProcessRunner();
-  await execa('systemd-notify', ['--ready', `--pid=${process.pid}`], { timeout: 5_000, reject: false });
+  await runChild(['systemd-notify', '--ready', `--pid=${process.pid}`], 5_000);
 }
 
 runMain({
@@ -112,8 +112,6 @@ runMain({
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
     });
     let signalled = false;
-    // Loaded now, not at the first hotplug (DHCP clients are started through it).
-    await loadProcessRunner();
     await Promise.race([daemon.start(), stopped.then(() => (signalled = true))]);
     if (!signalled) await notifyReady();
     if (!signalled) {

@@ -6,9 +6,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
-import { Ec2netError, asEc2netError } from '../errors.js';
+import { Ec2netError } from '../errors.js';
 import type { ActivationMode, Paths } from '../config.js';
 import { renderDhclientConf } from '../render/ifcfg.js';
+import { runChild } from './child.js';
 import { exists, removeFile, writeAtomic } from './files.js';
 
 /** Bound on each child process (ifup, ifdown, dhclient start and release). */
@@ -60,26 +61,21 @@ export function childProcessCount(): number {
   return childrenStarted;
 }
 
-let runner: Promise<typeof import('execa')> | undefined;
-
-/**
- * execa, loaded on first use: most commands start no process, and loading it costs more than a command's own
- * work. The daemon loads it at startup, so that the first hotplug of its life does not wait for it.
- */
-export function loadProcessRunner(): Promise<typeof import('execa')> {
-  return (runner ??= import('execa'));
-}
-
 /**
  * Runs a child to its end, within CHILD_TIMEOUT_MS; returns its exit status, one of `expected`, and fails for any
  * other (with the child's output).
  */
 async function exitStatus(argv: readonly string[], fields: Record<string, unknown>, expected: readonly number[]): Promise<number> {
-  const { execa } = await loadProcessRunner();
   childrenStarted++;
-  const r = await execa(argv[0] as string, argv.slice(1), { timeout: CHILD_TIMEOUT_MS, stdin: 'ignore', all: true, reject: false });
+  const r = await runChild(argv, CHILD_TIMEOUT_MS);
   if (r.exitCode !== undefined && !r.timedOut && expected.includes(r.exitCode)) return r.exitCode;
-  throw asEc2netError(r, 'PluginFailure', `${argv[0]} failed`, fields);
+  const why = r.startError ? `cannot be run (${r.startError})` : r.timedOut ? `did not finish within ${CHILD_TIMEOUT_MS} ms` : r.signal ? `was killed by ${r.signal}` : `exited ${r.exitCode}`;
+  throw new Ec2netError('PluginFailure', `${argv[0]} ${why}`, {
+    ...fields,
+    command: argv.join(' '),
+    ...(r.exitCode === undefined ? {} : { exitCode: r.exitCode }),
+    ...(r.output.trim() ? { output: r.output.trim() } : {}),
+  });
 }
 
 /** Runs a child that must exit 0. */
@@ -162,8 +158,10 @@ function dhclientActivator(paths: Paths, script: string, viaSystemd: boolean): A
       const env = envOf(routeMetric);
       if ((await runsWith(ifname, env)) !== undefined) return;
       const pid = await livePid(f.pid);
-      await writeAtomic({ path: f.conf, content: renderDhclientConf(false), mode: 0o644 });
-      await writeAtomic({ path: f.env, content: env, mode: 0o644 });
+      await Promise.all([
+        writeAtomic({ path: f.conf, content: renderDhclientConf(false), mode: 0o644 }),
+        writeAtomic({ path: f.env, content: env, mode: 0o644 }),
+      ]);
       // restart, not start: a unit left active by a client that has since gone, or started with another metric, is
       // started over. A unit that is not installed (a checkout's run on a systemd host) leaves the client to be run
       // directly. A client stopped with SIGTERM leaves its address in place (no release).
