@@ -302,10 +302,11 @@ export async function ifup(ctx: AgentContext, ifname: string, opts: IfupOptions 
     // goes, at any later point leaves what a cleanup needs to find its files, DHCP client, rules and addresses.
     await writeRecord(ctx, { ...record, converged: false, addresses: [...new Set([...owned, ...desiredAddresses])], files: written(p) });
 
-    let changed = await ctx.backend.write(p.files);
-    let reconfiguring = changed && ctx.backend.reconfiguresOnWrite;
-    if (os.note) log[changed ? 'info' : 'debug']({ ...os.note.fields, files: p.files.map((f) => f.path) }, os.note.message);
-    if (await rememberName(ctx, link.mac, ifname, log)) changed = true;
+    // The OS config and the persistent name are independent files: written together.
+    const [filesChanged, named] = await Promise.all([ctx.backend.write(p.files), rememberName(ctx, link.mac, ifname, log)]);
+    let changed = filesChanged || named;
+    let reconfiguring = filesChanged && ctx.backend.reconfiguresOnWrite;
+    if (os.note) log[filesChanged ? 'info' : 'debug']({ ...os.note.fields, files: p.files.map((f) => f.path) }, os.note.message);
     if (p.raRouteMetric !== undefined) {
       // The kernel handles this ENI's router advertisements. Before the link comes up: the first RA then installs
       // its default route with this metric.
