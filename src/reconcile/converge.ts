@@ -76,12 +76,12 @@ export function observedFor(index: SnapshotIndex, desired: Desired): Observed {
 }
 
 async function apply(kernel: KernelPort, c: Changes): Promise<void> {
-  // New addresses first (routes name them as source), then routes (the replaced ones go first: same slot),
-  // then rules; removals of what is no longer wanted come last so traffic never loses its path midway.
-  await Promise.all(c.addAddresses.map((a) => kernel.addAddress(a)));
+  // New addresses and rules first, in one batch (routes name the addresses as source; a rule whose table has no
+  // route yet sends lookups on to the next rule, as before it existed), then routes (the replaced ones go first:
+  // same slot); removals of what is no longer wanted come last so traffic never loses its path midway.
+  await Promise.all([...c.addAddresses.map((a) => kernel.addAddress(a)), ...c.addRules.map((r) => kernel.addRule(r))]);
   for (const r of c.delRoutes) await kernel.delRoute(r);
   for (const r of c.addRoutes) await kernel.addRoute(r);
-  await Promise.all(c.addRules.map((r) => kernel.addRule(r)));
   for (const r of c.delRules) await kernel.delRule(r);
   await Promise.all(c.delAddresses.map((a) => kernel.delAddress(a)));
 }
