@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the demo and the tests need on a fresh Debian 12 machine (scripts/apt-packages.txt with apt-get,
+# Installs what the demo, the tests and the benchmark (tcpdump) need on a fresh Debian 12 machine (scripts/apt-packages.txt with apt-get,
 # a debootstrapped Debian 12 root file system for the booted-package test, npm ci), then builds the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
