@@ -22,16 +22,15 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertSandboxed } from './guard.js';
 import { Daemon, run, waitFor, type RunOptions, type RunResult } from './proc.js';
+import { busOwnerPid, startSystemBus } from './system-bus.js';
 import type { Vpc } from './vpc.js';
 
 const NETWORKD = '/lib/systemd/systemd-networkd';
-const BUS_SOCKET = '/run/dbus/system_bus_socket';
 export const NETWORKD_BUS_NAME = 'org.freedesktop.network1';
 /** networkd logs this once it has read its config and enumerated links, addresses, routes and rules. */
 const ENUMERATED = 'Enumeration completed';
 
 const HOLDER_START_TIMEOUT_MS = 5_000;
-const DBUS_START_TIMEOUT_MS = 5_000;
 /** From exec to "Enumeration completed" and, with a bus, to the bus name owned by the new process. */
 const NETWORKD_START_TIMEOUT_MS = 10_000;
 /** A link's way from appearing (or a reload, reconfigure, restart) to a setup state such as "configured". */
@@ -52,36 +51,6 @@ mount --bind "$base/empty" /usr/lib/systemd/network
 while [ $# -ge 2 ]; do mount --bind "$1" "$2"; shift 2; done
 echo ready
 exec sleep infinity
-`;
-
-/**
- * The policy of /usr/share/dbus-1/system.conf without its user switch, fork, syslog and service activation (an
- * activation request would go to a systemd that is not on this bus), plus the services' policies: networkd may own
- * org.freedesktop.network1 as systemd-network.
- */
-const DBUS_CONFIG = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <auth>EXTERNAL</auth>
-  <listen>unix:path=${BUS_SOCKET}</listen>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <includedir>/usr/share/dbus-1/system.d</includedir>
-</busconfig>
 `;
 
 /** Debug level: the "Removing foreign …" and DHCP client lines are the evidence the experiments read. */
@@ -173,11 +142,7 @@ export class Networkd {
   }
 
   private async startBus(): Promise<void> {
-    const config = join(this.base, 'dbus-system.conf');
-    writeFileSync(config, DBUS_CONFIG);
-    // --print-address prints once the socket listens
-    const argv = this.enter(['dbus-daemon', `--config-file=${config}`, '--nofork', '--nopidfile', '--print-address']);
-    this.dbus = await Daemon.start('dbus-daemon', argv, (d) => d.log.includes('unix:path='), DBUS_START_TIMEOUT_MS);
+    this.dbus = await startSystemBus(this.base, (argv) => this.enter(argv));
   }
 
   private async startNetworkd(): Promise<void> {
@@ -195,11 +160,8 @@ export class Networkd {
     }, NETWORKD_START_TIMEOUT_MS);
   }
 
-  private async busOwnerPid(): Promise<number | undefined> {
-    const r = await this.exec(['busctl', '--system', 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
-      'GetConnectionUnixProcessID', 's', NETWORKD_BUS_NAME]);
-    const m = /^u (\d+)$/.exec(r.stdout.trim());
-    return r.code === 0 && m ? Number(m[1]) : undefined;
+  private busOwnerPid(): Promise<number | undefined> {
+    return busOwnerPid((argv) => this.enter(argv), NETWORKD_BUS_NAME);
   }
 
   /** networkd's pid while it runs. */
