@@ -25,8 +25,12 @@ export interface Paths {
   readonly networkDirs: readonly string[];
   /** networkd's runtime state (…/run/systemd/netif): present while networkd runs. */
   readonly networkdState: string;
-  /** …/run/NetworkManager/devices: NetworkManager's per-ifindex files for the devices it manages. */
+  /** …/run/NetworkManager/devices: NetworkManager's per-ifindex files for the devices it knows (`managed=`). */
   readonly networkManagerDevices: string;
+  /** …/run/NetworkManager/system-connections: runtime profiles, where the NetworkManager backend writes. */
+  readonly nmRunConnections: string;
+  /** Where the image and the admin keep NetworkManager profiles (keyfiles) that persist. */
+  readonly nmProfileDirs: readonly string[];
   /** …/etc/hostname, the persistent hostname written when SET_HOSTNAME=yes and the system had none. */
   readonly hostnameFile: string;
 }
@@ -46,12 +50,14 @@ export function pathsFor(root: string): Paths {
     networkDirs: [`${r}/etc/systemd/network`, `${r}/run/systemd/network`, `${r}/usr/local/lib/systemd/network`, `${r}/usr/lib/systemd/network`, `${r}/lib/systemd/network`],
     networkdState: `${r}/run/systemd/netif`,
     networkManagerDevices: `${r}/run/NetworkManager/devices`,
+    nmRunConnections: `${r}/run/NetworkManager/system-connections`,
+    nmProfileDirs: [`${r}/etc/NetworkManager/system-connections`, `${r}/usr/lib/NetworkManager/system-connections`],
   };
 }
 
 export type ActivationMode = 'auto' | 'ifup' | 'dhclient';
 /** The backends (src/backends/), by the name BACKEND in ec2net.conf gives them. */
-export const BACKEND_KINDS = ['ifcfg', 'networkd'] as const;
+export const BACKEND_KINDS = ['ifcfg', 'networkd', 'nm'] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
 export type BackendMode = 'auto' | BackendKind;
 

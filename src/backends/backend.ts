@@ -8,8 +8,8 @@ import type { BackendKind, Config, Paths } from '../config.js';
 import type { Link } from '../model/state.js';
 import type { FileRenderer } from '../planner/plan.js';
 import type { EniRecord } from '../reconcile/record.js';
-import type { Activator } from '../ports/activation.js';
-import { exists, writeAtomic } from '../ports/files.js';
+import { nmDeviceState, type Activator } from '../ports/activation.js';
+import { writeAtomic } from '../ports/files.js';
 import type { AdminFlags } from '../render/ifcfg-flags.js';
 import type { FileSpec } from '../render/files.js';
 
@@ -51,15 +51,23 @@ export interface Backend {
   cleanUp(record: EniRecord): Promise<void>;
 }
 
-/** NetworkManager keeps a file per managed device, named by ifindex, under /run/NetworkManager/devices. */
+/**
+ * NetworkManager keeps a file per device, named by ifindex, under /run/NetworkManager/devices; a device it was told
+ * to leave alone (`nmcli device set IF managed no`) keeps its file with `managed=false`.
+ */
 export async function managedByNetworkManager(paths: Paths, link: Link): Promise<boolean> {
-  return exists(`${paths.networkManagerDevices}/${link.index}`);
+  const state = await nmDeviceState(paths, link.index);
+  return state !== undefined && state.get('managed') !== 'false';
 }
 
-/** With BACKEND=auto, a link NetworkManager manages is left to it; a configured BACKEND takes every link. */
+/**
+ * With BACKEND=auto, a link NetworkManager manages is left to it by the other backends (auto picks the
+ * NetworkManager backend where NetworkManager runs, so this is a system where networkd runs too); a configured
+ * BACKEND takes every link.
+ */
 export async function otherManager(paths: Paths, config: Config, link: Link): Promise<string | undefined> {
   if (config.backend !== 'auto' || !(await managedByNetworkManager(paths, link))) return undefined;
-  return 'NetworkManager manages this interface; ec2net has no NetworkManager backend (BACKEND in ec2net.conf overrides)';
+  return 'NetworkManager manages this interface (BACKEND=nm in ec2net.conf has ec2net configure it through NetworkManager)';
 }
 
 /** The admin's flags from ec2net.conf, for interfaces that have no ifcfg file to carry them. */

@@ -13,6 +13,11 @@ export function tableId(networkCard: number, deviceNumber: number): number {
 export const IFCFG_METRIC_BASE = TABLE_BASE;
 /** The networkd backend's main-table metrics start here (amazon-ec2-net-utils v2's numbering: 512 + 100×C + D). */
 export const NETWORKD_METRIC_BASE = 512;
+/**
+ * The NetworkManager backend's start at the same place: NetworkManager gives an ethernet profile metric 100 by
+ * default (the primary's on RHEL), so 512 + 100×C + D ranks every secondary behind it.
+ */
+export const NM_METRIC_BASE = NETWORKD_METRIC_BASE;
 
 /**
  * Metric of a secondary ENI's main-table routes: 100×C + D above the backend's base, or above the primary ENI's

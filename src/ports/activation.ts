@@ -9,14 +9,15 @@ import { readFile } from 'node:fs/promises';
 import { Ec2netError } from '../errors.js';
 import type { ActivationMode, Paths } from '../config.js';
 import { renderDhclientConf } from '../render/ifcfg.js';
+import { nmUuid } from '../render/nm.js';
 import { runChild } from './child.js';
-import { exists, removeFile, writeAtomic } from './files.js';
+import { exists, readText, removeFile, writeAtomic } from './files.js';
 
 /** Bound on each child process (ifup, ifdown, dhclient start and release). */
 export const CHILD_TIMEOUT_MS = 30_000;
 
 export interface Activator {
-  readonly kind: 'ifup' | 'dhclient' | 'networkctl';
+  readonly kind: 'ifup' | 'dhclient' | 'networkctl' | 'nmcli';
   /**
    * Starts DHCP on the interface unless it already runs with these settings; returns immediately (the caller waits,
    * bounded). `routeMetric`: the metric of the lease's subnet route, where the activator sets it (ec2net's own
@@ -217,6 +218,65 @@ export function networkctlActivator(): Activator {
     forget: async () => undefined,
     reload: () => run(['networkctl', 'reload'], {}),
     restart: { afterMs: NETWORKD_RESTART_AFTER_MS, run: (ifname) => run(['networkctl', 'reconfigure', ifname], { iface: ifname }) },
+  };
+}
+
+/**
+ * nmcli(1), "Exit status": 6 disconnecting the device failed (it was not active), 10 the connection or device does
+ * not exist.
+ */
+export const NMCLI_NOT_ACTIVE = 6;
+export const NMCLI_NOT_FOUND = 10;
+/** How long `nmcli connection up` waits for the activation (link, DHCP) to finish; within CHILD_TIMEOUT_MS. */
+const NMCLI_WAIT_S = 25;
+
+/** Runs nmcli; returns its exit status, one of `expected` (0 by default). */
+export function nmcli(args: readonly string[], fields: Record<string, unknown>, expected: readonly number[] = [0]): Promise<number> {
+  return exitStatus(['nmcli', ...args], fields, expected);
+}
+
+/** One /run/NetworkManager/devices/IFINDEX file's keys (`managed`, `connection-uuid`, …); undefined when absent. */
+export async function nmDeviceState(paths: Paths, ifindex: number): Promise<ReadonlyMap<string, string> | undefined> {
+  const text = await readText(`${paths.networkManagerDevices}/${ifindex}`);
+  if (text === undefined) return undefined;
+  const keys = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && !line.startsWith('[')) keys.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+  }
+  return keys;
+}
+
+/** The interface's ifindex and MAC as the kernel shows them in sysfs; undefined when it is gone. */
+async function sysfsLink(ifname: string): Promise<{ index: number; mac: string } | undefined> {
+  const [index, mac] = await Promise.all([readText(`/sys/class/net/${ifname}/ifindex`), readText(`/sys/class/net/${ifname}/address`)]);
+  return index === undefined || mac === undefined ? undefined : { index: Number(index.trim()), mac: mac.trim().toLowerCase() };
+}
+
+/**
+ * NetworkManager: `nmcli connection up` activates ec2net's profile for the interface (NetworkManager's own DHCP
+ * client runs in its process, so there is nothing to forget) and returns once the activation is done, so that no
+ * address of the connection it replaces ("Wired connection N") is taken for the new lease. NetworkManager records
+ * the connection a device runs in /run/NetworkManager/devices/IFINDEX (`connection-uuid`), which isRunning reads.
+ * `device disconnect` keeps NetworkManager from activating the device again until ec2ifup does.
+ */
+export function nmcliActivator(paths: Paths): Activator {
+  return {
+    kind: 'nmcli',
+    async up(ifname) {
+      const link = await sysfsLink(ifname);
+      if (!link) throw new Ec2netError('NoSuchInterface', 'no such interface', { iface: ifname });
+      await nmcli(['--wait', String(NMCLI_WAIT_S), 'connection', 'up', 'uuid', nmUuid(link.mac), 'ifname', ifname], { iface: ifname });
+    },
+    async isRunning(ifname) {
+      const link = await sysfsLink(ifname);
+      const state = link && (await nmDeviceState(paths, link.index));
+      return link !== undefined && state?.get('connection-uuid') === nmUuid(link.mac);
+    },
+    down: async (ifname) => {
+      await nmcli(['device', 'disconnect', ifname], { iface: ifname }, [0, NMCLI_NOT_ACTIVE]);
+    },
+    forget: async () => undefined,
   };
 }
 

@@ -1,0 +1,155 @@
+/**
+ * Issue 16, NetworkManager backend: the agent against a real NetworkManager 1.42 (Debian 12) running in the
+ * instance namespace with private directories (test/vpc/networkmanager.ts), configured as on RHEL: keyfile plugin,
+ * internal DHCP client, the primary managed by the image's profile (cloud-init's "cloud-init eth0", metric 100),
+ * and a "Wired connection N" made for every new ENI. The backend is detected (/run/NetworkManager/devices under
+ * EC2NET_ROOT, which NetworkManager sees as /run/NetworkManager).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { Vpc, type EniSpec, type RunResult } from '../vpc/vpc.js';
+import { NetworkManager } from '../vpc/networkmanager.js';
+import { DUAL_SUBNETS, commandArgv, eventually, newRoot, reach, succeeded } from '../support/agent.js';
+
+const N0: EniSpec = { id: 'eni-0000000000000f000', mac: '02:ec:00:00:05:10', ifname: 'eth0', subnet: 'd1', deviceNumber: 0, ipv4s: ['10.0.1.10'], ipv6s: ['2001:db8:1::10'] };
+const N1: EniSpec = {
+  id: 'eni-0000000000000f001',
+  mac: '02:ec:00:00:05:11',
+  ifname: 'eth1',
+  subnet: 'd2',
+  deviceNumber: 1,
+  ipv4s: ['10.0.2.10', '10.0.2.11', '10.0.2.12'],
+  ipv4Prefixes: ['10.0.2.48/28'],
+  ipv6s: ['2001:db8:2::10', '2001:db8:2::11'],
+  ipv6Prefixes: ['2001:db8:2:0:1234::/80'],
+};
+/** In the primary's subnet, IPv4 only. */
+const N2: EniSpec = { id: 'eni-0000000000000f002', mac: '02:ec:00:00:05:12', ifname: 'eth2', subnet: 'd1', deviceNumber: 2, ipv4s: ['10.0.1.20', '10.0.1.21'] };
+const CLOUD_INIT_ETH0 = `[connection]\nid=cloud-init eth0\nuuid=1dd9a779-d327-56e1-8454-c65e2556c12c\ntype=ethernet\n\n[ethernet]\nmac-address=${N0.mac}\n\n[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n`;
+const PROFILE1 = 'run/NetworkManager/system-connections/ec2net-02ec00000511.nmconnection';
+const FOREIGN_RULE = '1000: from 10.0.9.0/24 lookup 100 proto static';
+
+describe('NetworkManager backend against a real NetworkManager', () => {
+  let vpc: Vpc;
+  let nm: NetworkManager;
+  let root: string;
+
+  const run = (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []): Promise<RunResult> =>
+    nm.exec([...commandArgv(command), ...args], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
+  const ok = async (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []) => succeeded(await run(command, args), `${command} ${args.join(' ')}`);
+  const ip = async (...args: string[]) => {
+    const r = await vpc.exec('instance', ['ip', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '');
+  };
+  const everyAddress = (enis: EniSpec[]) => enis.flatMap((e) => [...e.ipv4s, ...(e.ipv6s ?? [])]);
+  const rules = async () => [...(await ip('-4', 'rule', 'show')), ...(await ip('-6', 'rule', 'show'))];
+  /** ec2net's state for eth1 with its secondary addresses `secondaries`, and the foreign rule, as `ip` shows them. */
+  const assertInPlace = async (when: string, secondaries: string[]) => {
+    const r = await rules();
+    for (const src of ['10.0.2.10', '10.0.2.48/28', '2001:db8:2::11', '2001:db8:2:0:1234::/80']) {
+      assert.ok(r.includes(`10001: from ${src} lookup 10001 proto 236`), `${when}: rule for ${src}: ${r.join(' | ')}`);
+    }
+    assert.ok(r.includes(FOREIGN_RULE), `${when}: the foreign rule: ${r.join(' | ')}`);
+    const table4 = await ip('-4', 'route', 'show', 'table', '10001');
+    assert.ok(table4.some((l) => l.startsWith('default via 10.0.2.1 dev eth1 proto 236')), `${when}: ${table4.join(' | ')}`);
+    const table6 = await ip('-6', 'route', 'show', 'table', '10001');
+    assert.ok(table6.some((l) => l.startsWith(`default via ${vpc.gateway6('d2')} dev eth1 proto 236`)), `${when}: ${table6.join(' | ')}`);
+    const addrs = (await ip('addr', 'show', 'dev', 'eth1')).join(' | ');
+    for (const a of secondaries) assert.ok(addrs.includes(`${a}/${a.includes(':') ? 128 : 32}`), `${when}: ${a}: ${addrs}`);
+    const failed = (await reach(vpc, [...everyAddress([N0, N2]), '10.0.2.10', '2001:db8:2::10', ...secondaries])).failed;
+    assert.deepEqual(failed, [], `${when}: unreachable`);
+  };
+
+  before(async () => {
+    vpc = await Vpc.create({ subnets: DUAL_SUBNETS.slice(0, 2) });
+    await vpc.attach(N0);
+    root = newRoot({ ifcfgDir: false });
+    nm = await NetworkManager.start(vpc, { runDir: `${root}/run/NetworkManager`, profiles: { 'cloud-init-eth0.nmconnection': CLOUD_INIT_ETH0 } });
+    // At boot NetworkManager activates the image's profile; here eth0 was configured before it started, which it
+    // takes as "connected (externally)" until told.
+    await nm.must(['connection', 'up', 'cloud-init eth0']);
+    await vpc.attach(N1);
+    await vpc.attach(N2);
+    await nm.waitConnected('eth1', 'Wired connection 1');
+    await nm.waitConnected('eth2');
+    await ip('rule', 'add', 'from', '10.0.9.0/24', 'lookup', '100', 'priority', '1000', 'proto', 'static');
+  });
+  after(async () => {
+    await nm?.stop();
+    await vpc?.destroy();
+  });
+
+  test('two ENIs: after ec2ifscan every address is reachable, the primary\'s included; the profiles are what NetworkManager runs', async () => {
+    const before = await reach(vpc, everyAddress([N1, N2]));
+    assert.ok(before.failed.length > 0, 'before the agent, the source check drops replies');
+    const scan = await run('ec2ifscan');
+    assert.equal(scan.code, 0, `ec2ifscan: ${scan.stderr}\n--- NetworkManager ---\n${nm.log().split('\n').filter((l) => /eth1|eth2/.test(l) && !/<debug>|<trace>/.test(l)).slice(-80).join('\n')}`);
+    assert.equal((await nm.device('eth1'))?.connection, 'ec2net eth1');
+    assert.equal((await nm.device('eth2'))?.connection, 'ec2net eth2');
+    assert.ok(existsSync(`${root}/${PROFILE1}`));
+    assert.ok((await ip('link', 'show', 'eth1')).some((l) => l.includes('mtu 9001')), 'the DHCP-supplied MTU');
+    // NetworkManager's DHCP and RA routes at the profile's route-metric (512 + device-number), behind the
+    // primary's 100 (nm-settings-nmcli(5), ipv4.route-metric; the ethernet default is 100).
+    const main4 = await ip('-4', 'route', 'show', 'default');
+    assert.ok(main4.some((l) => l.includes('dev eth0 proto dhcp') && l.includes('metric 100')), main4.join(' | '));
+    assert.ok(main4.some((l) => l.includes('dev eth1 proto dhcp') && l.includes('metric 513')), main4.join(' | '));
+    assert.ok(main4.some((l) => l.includes('dev eth2 proto dhcp') && l.includes('metric 514')), main4.join(' | '));
+    // NetworkManager handles router advertisements itself (accept_ra off) and installs the default at the same metric.
+    await eventually(async () => {
+      const main6 = await ip('-6', 'route', 'show', 'default');
+      assert.ok(main6.some((l) => l.includes('dev eth1 proto ra') && l.includes('metric 513')), main6.join(' | '));
+    }, 10_000);
+    assert.match((await vpc.exec('instance', ['ip', 'route', 'get', '198.51.100.10', 'from', '10.0.1.10'])).stdout, / dev eth0 /);
+    await assertInPlace('after ec2ifscan', ['10.0.2.11', '10.0.2.12', '2001:db8:2::11']);
+  });
+
+  test('foreign rules and routes survive; IMDS adds and removes an address: applied without a reapply', async () => {
+    await ip('route', 'add', '192.0.2.0/24', 'dev', 'eth1', 'proto', 'static');
+    await ip('route', 'add', '198.18.0.0/24', 'dev', 'eth1', 'table', '10001', 'proto', 'static');
+    await ip('route', 'add', '198.19.0.0/24', 'dev', 'eth1', 'table', '100', 'proto', 'static');
+    const foreign = async (when: string) => {
+      const routes = await ip('-4', 'route', 'show', 'table', 'all');
+      for (const r of ['192.0.2.0/24 dev eth1 proto static', '198.18.0.0/24 dev eth1 table 10001 proto static', '198.19.0.0/24 dev eth1 table 100 proto static']) {
+        assert.ok(routes.some((l) => l.startsWith(r)), `${when}: ${r} gone: ${routes.join(' | ')}`);
+      }
+    };
+    await vpc.assignIpv4(N1.id, '10.0.2.13');
+    await ok('ec2ifup', ['eth1']);
+    assert.match(readFileSync(`${root}/${PROFILE1}`, 'utf8'), /^address3=10\.0\.2\.13\/32$/m);
+    await assertInPlace('address added', ['10.0.2.11', '10.0.2.12', '10.0.2.13', '2001:db8:2::11']);
+    await foreign('address added');
+    await vpc.unassignIpv4(N1.id, '10.0.2.12');
+    await ok('ec2ifup', ['eth1']);
+    assert.doesNotMatch(readFileSync(`${root}/${PROFILE1}`, 'utf8'), /10\.0\.2\.12/);
+    assert.ok(!(await ip('addr', 'show', 'dev', 'eth1')).join(' ').includes('10.0.2.12/'), 'the unassigned address is gone');
+    assert.ok(!(await rules()).some((l) => l.includes('from 10.0.2.12 ')), 'and its rule');
+    await foreign('address removed');
+    assert.equal((await nm.device('eth1'))?.connection, 'ec2net eth1');
+  });
+
+  test('NetworkManager restarted: everything is still there', async () => {
+    await nm.restart();
+    await nm.waitConnected('eth1', 'ec2net eth1');
+    await nm.waitConnected('eth2', 'ec2net eth2');
+    // Through a DHCP renewal's worth of time after the restart: NetworkManager takes the device over again.
+    await new Promise((r) => setTimeout(r, 3_000));
+    await eventually(() => assertInPlace('after a restart of NetworkManager', ['10.0.2.11', '10.0.2.13', '2001:db8:2::11']), 10_000);
+    const scan = await ok('ec2ifscan');
+    assert.doesNotMatch(scan.stderr, /starting DHCP/, 'nothing to activate again');
+  });
+
+  test('detach: the profile, the rules and the routes go; the foreign rule stays', async () => {
+    await vpc.detach(N1.id);
+    await ok('ec2net', ['cleanup']);
+    assert.equal(existsSync(`${root}/${PROFILE1}`), false);
+    const profiles = await nm.must(['-t', '-f', 'NAME', 'connection', 'show']);
+    assert.doesNotMatch(profiles, /ec2net eth1/);
+    const r = await rules();
+    assert.ok(!r.some((l) => l.includes('lookup 10001')), r.join(' | '));
+    assert.ok(r.includes(FOREIGN_RULE));
+    assert.deepEqual(await ip('-4', 'route', 'show', 'table', '10001'), []);
+    assert.deepEqual((await reach(vpc, everyAddress([N0, N2]))).failed, []);
+  });
+});
