@@ -3,9 +3,9 @@
  * precedence, over a temporary file tree (EC2NET_ROOT).
  */
 import { describe, test } from 'node:test';
+import { fileTree } from '../support/tree.js';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { managedByNetworkManager } from '../../src/backends/backend.js';
 import { networkdShadow, networkFiles } from '../../src/backends/networkd.js';
@@ -13,7 +13,7 @@ import { detectBackend } from '../../src/backends/select.js';
 import { ifcfgBackend } from '../../src/backends/ifcfg.js';
 import { networkdBackend } from '../../src/backends/networkd.js';
 import { openBackend } from '../../src/backends/select.js';
-import { parseConfig, pathsFor, type Config } from '../../src/config.js';
+import { parseConfig, type Config } from '../../src/config.js';
 import type { Activator } from '../../src/ports/activation.js';
 import { parseEniMetadata } from '../../src/model/metadata.js';
 import { plan } from '../../src/planner/plan.js';
@@ -21,14 +21,7 @@ import type { EniRecord } from '../../src/reconcile/record.js';
 
 const LINK = { index: 7, name: 'eth1', mac: '02:aa:00:00:00:02', up: false, altnames: [] };
 
-function tree(files: Record<string, string>) {
-  const root = mkdtempSync(join(tmpdir(), 'ec2net-backend-'));
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(join(root, path, '..'), { recursive: true });
-    writeFileSync(join(root, path), content);
-  }
-  return { root, paths: pathsFor(root) };
-}
+const tree = fileTree;
 
 describe('backend detection', () => {
   test('networkd where its state file exists, ifcfg otherwise; BACKEND overrides', async () => {
