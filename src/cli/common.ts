@@ -16,7 +16,7 @@ import { httpTransport, systemClock } from '../ports/http.js';
 import { NetlinkKernel } from '../ports/netlink-kernel.js';
 import { VERSION } from '../version.js';
 
-export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../errors.js';
+export { EXIT_OK, EXIT_USAGE } from '../errors.js';
 
 export interface Command {
   readonly name: string;

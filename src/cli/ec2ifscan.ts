@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { BOOT_IMDS_WAIT_MS, scan } from '../agent/scan.js';
-import { isEc2netError } from '../errors.js';
-import { EXIT_FAILED, EXIT_OK, runMain } from './common.js';
+import { exitCodeOf, isEc2netError } from '../errors.js';
+import { EXIT_OK, runMain } from './common.js';
 
 runMain({
   name: 'ec2ifscan',
@@ -34,6 +34,6 @@ Configure every interface that is an ENI of this instance and is not configured 
       },
       'scan finished',
     );
-    return result.failed.length === 0 ? EXIT_OK : EXIT_FAILED;
+    return exitCodeOf(result.failed.map((f) => f.error));
   },
 });

@@ -257,6 +257,16 @@ describe('ec2ifup', () => {
     assert.ok(clock.sleeps.reduce((a, b) => a + b, 0) <= MAC_WAIT_MS + 1_000);
   });
 
+  test('lo, or a tunnel, is refused at once as never an ENI (NotEthernet, not retryable), with no wait for its MAC', async () => {
+    const { ctx, kernel, clock } = world();
+    kernel.links_ = kernel.links_.map((l) => (l.name === 'lo' ? { ...l, arpType: 772 } : l));
+    kernel.links_.push({ index: 9, name: 'gre1', mac: '00:00:00:00:00:00', up: true, altnames: [], arpType: 778 });
+    for (const [name, says] of [['lo', /^lo is not an ENI \(a loopback link\)$/], ['gre1', /^gre1 is not an ENI \(not an Ethernet link\)$/]] as const) {
+      await assert.rejects(ifup(ctx, name), (e: unknown) => e instanceof Ec2netError && e.kind === 'NotEthernet' && !e.retryable && says.test(e.message));
+    }
+    assert.deepEqual(clock.sleeps, []);
+  });
+
   test('an interface whose MAC IMDS does not list is not an ENI', async () => {
     const { ctx, kernel } = world();
     kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true, altnames: [] });
