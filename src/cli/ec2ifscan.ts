@@ -11,7 +11,10 @@ Configure every interface that is an ENI of this instance and is not configured 
 
   --boot   as at boot (ec2ifscan.service): wait up to ${BOOT_IMDS_WAIT_MS / 1000} s for IMDS to become reachable (the
            primary interface may get its address after the scan starts); if it does not, exit 0 and leave
-           the ENIs to ec2netd, which configures them once IMDS answers`,
+           the ENIs to ec2netd, which configures them once IMDS answers
+
+When interfaces fail, the exit status is that of the first failure a retry cannot help (30-39), else that of the
+first (20-29); the log names each interface and its kind.`,
   ifaces: 0,
   flags: { boot: { type: 'boolean' } },
   async run(ctx, { flags }) {

@@ -349,6 +349,8 @@ describe('installed from the .deb into a scratch root', { skip: HOST_ARCH ? fals
   });
 });
 
-function optionsOf(usage: string): string[] {
+/** The options a usage names; of a whole --help, only its own part, before what every command's ends with (help.ts). */
+function optionsOf(help: string): string[] {
+  const usage = help.split('\nEnvironment:\n')[0] ?? '';
   return [...new Set(usage.match(/--[a-z][a-z-]*/g) ?? [])];
 }
