@@ -1,6 +1,7 @@
 /**
  * What an operator sees in the simulated VPC: `ec2net status` and `ec2net plan --diff` as an unprivileged user
- * (nobody) beside root, the exit statuses of the commands that change things when they cannot, and `ec2ifup lo`.
+ * (nobody) beside root, the exit statuses of the commands that change things when they cannot, `ec2ifup lo`, and
+ * the interfaces bash completion offers.
  * The file tree is shaped as the package leaves it: /etc readable by all, /run/ec2net root's only (its tmpfiles.d
  * entry makes it 0700).
  */
@@ -8,11 +9,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { KINDS } from '../../src/errors.js';
 import type { InterfaceStatus, StatusReport } from '../../src/agent/status.js';
 import { Vpc } from '../vpc/vpc.js';
 import { ENI0, ENI1, ENI2, SUBNETS, agent, newRoot, succeeded } from '../support/agent.js';
+import { completionProgram, offers } from '../support/completion.js';
 
+const COMPLETION = fileURLToPath(new URL('../../../completion/ec2net', import.meta.url));
 
 describe('status, plan --diff and exit statuses, as root and as nobody', () => {
   let vpc: Vpc;
@@ -87,6 +91,24 @@ describe('status, plan --diff and exit statuses, as root and as nobody', () => {
       const r = await agent(vpc, root, command, [...args], nobody);
       assert.equal(r.code, KINDS.PermissionDenied.exit, `${command}: ${r.stderr}`);
       assert.match(r.stderr, /must run as root/);
+    }
+  });
+
+  test('bash completion offers the Ethernet links, not lo, for the one interface a command takes, and none after it', async () => {
+    const complete = async (...words: string[]) => {
+      const r = await vpc.exec('instance', ['bash', '-c', completionProgram(COMPLETION), 'bash', ...words]);
+      assert.equal(r.code, 0, r.stderr);
+      return offers(r.stdout).sort();
+    };
+    const links = JSON.parse((await vpc.exec('instance', ['ip', '-j', 'link', 'show'])).stdout) as { ifname: string; link_type: string }[];
+    const ether = links.filter((l) => l.link_type === 'ether').map((l) => l.ifname).sort();
+    assert.deepEqual(ether, ['eth0', 'eth1', 'eth2']);
+    for (const words of [['ec2ifup', ''], ['ec2ifdown', '--verbose', ''], ['ec2ifup', '--root', '/x', ''], ['ec2net', 'plan', '--diff', '']]) {
+      assert.deepEqual(await complete(...words), ether, words.join(' '));
+    }
+    assert.deepEqual(await complete('ec2ifup', 'l'), []);
+    for (const words of [['ec2ifup', 'eth1', ''], ['ec2ifdown', 'eth1', '--verbose', ''], ['ec2net', 'plan', 'eth1', ''], ['ec2net', 'status', ''], ['ec2ifscan', '']]) {
+      assert.deepEqual(await complete(...words), [], words.join(' '));
     }
   });
 
