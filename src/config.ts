@@ -132,7 +132,9 @@ export function unmanagedBy(config: Config, eni: EniIdentity): string | undefine
   return config.unmanaged.find(matches)?.text;
 }
 
-const KNOWN_KEYS = new Set(['PRIMARY_RULES', 'ACTIVATION', 'SET_HOSTNAME', 'BACKEND', 'PROVISION_PREFIX_IPS', 'MAIN_ROUTE_TABLE', 'UNMANAGED']);
+/** Every key ec2net.conf may set (ec2net.conf(5)); any other is refused. */
+export const CONFIG_KEYS = ['PRIMARY_RULES', 'ACTIVATION', 'SET_HOSTNAME', 'BACKEND', 'PROVISION_PREFIX_IPS', 'MAIN_ROUTE_TABLE', 'UNMANAGED'] as const;
+const KNOWN_KEYS = new Set<string>(CONFIG_KEYS);
 
 function yesNoKey(values: ReadonlyMap<string, string>, key: string, fallback: boolean, path: string): boolean {
   const raw = values.get(key) ?? '';

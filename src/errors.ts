@@ -1,6 +1,7 @@
 /**
  * The one error type of ec2net. `kind` is a closed set, and what a failure means follows from it: whether trying
- * again can succeed (`retryable`) and the exit status a command ends with (`exitCode`). Nothing else decides them.
+ * again can succeed (`retryable`) and the exit status a command ends with (`exitCode`), both from the one table
+ * KINDS. Nothing else decides them.
  */
 export type ErrorKind =
   /** The command line or the environment: arguments, options, EC2NET_* variables. The command prints its usage. */
@@ -28,16 +29,47 @@ export type ErrorKind =
   | 'VerificationError'
   /** A port (kernel, file system, child process) failed. */
   | 'PluginFailure'
+  /** The link is not an Ethernet device (loopback, a tunnel): no ENI ever is one. */
+  | 'NotEthernet'
   | 'PermissionDenied'
+  /** Anything ec2net did not expect: an error that is not one of the above, a broken invariant. */
   | 'Bug';
 
-/** Kinds after which the same run, tried again shortly, can succeed: nothing about the input has to change. */
-const RETRYABLE: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['Transient', 'Unreachable', 'Busy', 'Conflict', 'VerificationError', 'PluginFailure', 'NotAnEni']);
+/** What a kind means to whoever runs a command: whether a retry can help, and its exit status. */
+export interface KindFacts {
+  /** Trying the same run again shortly can succeed: nothing about the input has to change. */
+  readonly retryable: boolean;
+  /** The exit status of a command that ends with this kind. */
+  readonly exit: number;
+  /** What happened, in a few words: --help prints it beside the code (the man pages say more). */
+  readonly means: string;
+}
 
-/** DESIGN.md, "Exit codes": 0 converged, 1 failed, 2 usage error. */
 export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+
+/**
+ * The one table of kinds and exit codes. The codes are an interface (scripts and systemd units test them): a
+ * code is never renumbered, and a new kind gets a new code. 1 is node's own status for a crash, so it is the
+ * Bug's; the kinds after which a retry can help are 20-29 ("retry later"), the others 30-39 ("will not work until
+ * something changes"). Node's own statuses (1-13, 128 + signal) and systemd's (200-243) stay clear.
+ */
+export const KINDS: Readonly<Record<ErrorKind, KindFacts>> = {
+  Bug: { retryable: false, exit: 1, means: 'internal error: report it with the log line' },
+  Usage: { retryable: false, exit: EXIT_USAGE, means: 'wrong command line or EC2NET_* variable' },
+  Transient: { retryable: true, exit: 20, means: 'IMDS or the kernel did not answer usefully this time' },
+  Unreachable: { retryable: true, exit: 21, means: 'IMDS could not be reached at all' },
+  NotAnEni: { retryable: true, exit: 22, means: 'IMDS does not list the MAC (not an ENI, or not yet)' },
+  Busy: { retryable: true, exit: 23, means: 'another run holds the interface' },
+  Conflict: { retryable: true, exit: 24, means: "IMDS gives it another ENI's device-number (propagating)" },
+  VerificationError: { retryable: true, exit: 25, means: 'the kernel does not hold what was applied' },
+  PluginFailure: { retryable: true, exit: 26, means: 'a file write, netlink request or child process failed' },
+  InvalidArgument: { retryable: false, exit: 30, means: "invalid ec2net.conf, ifcfg flag or other admin's file" },
+  InvalidMetadata: { retryable: false, exit: 31, means: 'IMDS sent a value that failed validation' },
+  NoSuchInterface: { retryable: false, exit: 32, means: 'no interface of that name' },
+  NotEthernet: { retryable: false, exit: 33, means: 'not an Ethernet link (loopback, tunnel): never an ENI' },
+  PermissionDenied: { retryable: false, exit: 34, means: 'needs root' },
+};
 
 export class Ec2netError extends Error {
   readonly kind: ErrorKind;
@@ -56,13 +88,23 @@ export class Ec2netError extends Error {
    * file, usage), a missing interface, a permission, or a bug.
    */
   get retryable(): boolean {
-    return RETRYABLE.has(this.kind);
+    return KINDS[this.kind].retryable;
   }
 
   /** The exit status of a command that ends with this error. */
   get exitCode(): number {
-    return this.kind === 'Usage' ? EXIT_USAGE : EXIT_FAILED;
+    return KINDS[this.kind].exit;
   }
+}
+
+/**
+ * The exit status of a run that ended with several errors (ec2ifscan, one per interface): that of the first a
+ * retry cannot help, else of the first; EXIT_OK when there are none. A script that retries on 20-29 then retries
+ * only when every failure can pass.
+ */
+export function exitCodeOf(errors: readonly unknown[]): number {
+  const all = errors.map(toEc2netError);
+  return (all.find((e) => !e.retryable) ?? all[0])?.exitCode ?? EXIT_OK;
 }
 
 export function isEc2netError(e: unknown, kind?: ErrorKind): e is Ec2netError {

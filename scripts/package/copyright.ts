@@ -2,7 +2,8 @@
  * The copyright file (Debian's machine-readable format), generated from the npm packages esbuild put into the
  * bundle plus the ones compiled into the netlink addon: each one's copyright lines and license text, as its own
  * license file words them. Apache-2.0 texts are referenced in Debian's common-licenses, as Debian wants, or
- * carried in full where that directory does not exist (rpm).
+ * carried in full where that directory does not exist (rpm), from a bundled package's license file or from
+ * ec2net's own LICENSE.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { ADDON_DIR, BUNDLE, REPO } from './layout.js';
@@ -93,6 +94,8 @@ export async function renderCopyright(ownLicense: string, bundled: readonly stri
     paragraphs.push([`Files: node_modules/${name}/*`, field('Copyright', holders[0] as string, holders.slice(1).join('\n')), field('License', license, body)].join('\n'));
   }
   if (licenses.has('Apache-2.0')) {
+    // ec2net's own LICENSE is the Apache-2.0 text, when no bundled package carries it.
+    if (apache === 'full' && !apacheFull && ownLicense === 'Apache-2.0') apacheFull = await readFile(`${REPO}LICENSE`, 'utf8');
     if (apache === 'full' && !apacheFull) throw new Error('no Apache-2.0 license text among the bundled packages');
     paragraphs.push(field('License', 'Apache-2.0', apache === 'reference' ? APACHE_REFERENCE : apacheFull));
   }

@@ -43,6 +43,8 @@ export const LIB_DIR = `/usr/lib/${NAME}`;
 export const ADDON_DIR = `${LIB_DIR}/netlink`;
 export const UNIT_DIR = '/usr/lib/systemd/system';
 export const COMPLETIONS_DIR = '/usr/share/bash-completion/completions';
+/** ec2net.conf(5); each command's page is man8/COMMAND.8.gz. */
+export const CONF_MAN_PAGE = '/usr/share/man/man5/ec2net.conf.5.gz';
 export const PERSISTENT_NET_RULES = '/etc/udev/rules.d/70-ec2net-persistent-net.rules';
 export const RUN_DIR = '/run/ec2net';
 /** The daemon: the one unit the maintainer scripts start, stop and restart. */
@@ -112,6 +114,7 @@ export async function layout(arch: Arch, bundleFile: string, startFile: string, 
     { type: 'file', path: `/etc/${NAME}/ec2net.conf`, mode: 0o644, source: `${REPO}packaging/ec2net.conf`, conffile: true },
     { type: 'file', path: '/etc/iproute2/rt_protos.d/ec2net.conf', mode: 0o644, source: `${REPO}packaging/rt_protos.d/ec2net.conf`, conffile: true },
     { type: 'file', path: `${COMPLETIONS_DIR}/${NAME}`, mode: 0o644, source: `${REPO}completion/ec2net` },
+    { type: 'file', path: CONF_MAN_PAGE, mode: 0o644, source: `${REPO}man/ec2net.conf.5`, gzip: true },
     // networkd leaves other tools' rules and routes alone (see the file); a vendor drop-in the admin can override in /etc.
     { type: 'file', path: '/usr/lib/systemd/networkd.conf.d/ec2net.conf', mode: 0o644, source: `${REPO}packaging/networkd.conf.d/ec2net.conf` },
   ];

@@ -3,10 +3,9 @@
  * (rules are not tied to a device), nor did its files and its DHCP client. State is found by MAC through the
  * record, never by interface name or ifindex, which the next device may reuse.
  */
-import { readdir } from 'node:fs/promises';
 import { converge } from '../reconcile/converge.js';
 import { parseRecord, recordPath, type EniRecord } from '../reconcile/record.js';
-import { readText, removeFile, sweepTemporaries } from '../ports/files.js';
+import { listDir, readText, removeFile, sweepTemporaries } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
 import type { AgentContext } from './context.js';
 
@@ -15,8 +14,9 @@ export async function tableHolder(ctx: AgentContext, table: number, mac: string,
   return (await readRecords(ctx)).find((r) => r.mac !== mac && r.table === table && present.has(r.mac));
 }
 
+/** Every record; PermissionDenied when they cannot be read (not root: /run/ec2net is root's, mode 0700). */
 export async function readRecords(ctx: AgentContext): Promise<EniRecord[]> {
-  const names = await readdir(ctx.paths.stateDir).catch(() => [] as string[]);
+  const names = await listDir(ctx.paths.stateDir);
   const records = await Promise.all(names.filter((n) => n.endsWith('.json')).map(async (n) => parseRecord(await readText(`${ctx.paths.stateDir}/${n}`))));
   return records.filter((r): r is EniRecord => r !== undefined);
 }

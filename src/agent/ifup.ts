@@ -18,7 +18,7 @@ import type { Ownership } from '../reconcile/diff.js';
 import { parseRecord, recordPath, renderRecord, type EniRecord } from '../reconcile/record.js';
 import { exists, readText, writeAtomic } from '../ports/files.js';
 import { acquireLock, lockPath } from '../ports/lock.js';
-import { RTPROT_RA } from '../ports/netlink-constants.js';
+import { ARPHRD, RTPROT_RA } from '../ports/netlink-constants.js';
 import type { InterfaceFacts } from '../backends/backend.js';
 import type { AgentContext } from './context.js';
 import { tableHolder } from './detach.js';
@@ -77,10 +77,17 @@ export async function findLink(ctx: AgentContext, ifname: string): Promise<Link>
   return link;
 }
 
-/** The link once its MAC is non-zero, within MAC_WAIT_MS. */
+/**
+ * The link once its MAC is non-zero, within MAC_WAIT_MS. An ENI is an Ethernet device from the moment it appears,
+ * MAC set or not: a loopback or a tunnel never becomes one, and is refused at once.
+ */
 export async function linkWithMac(ctx: AgentContext, ifname: string): Promise<Link> {
   const link = await waitFor(ctx, MAC_WAIT_MS, async () => {
     const l = await findLink(ctx, ifname);
+    if (l.arpType !== undefined) {
+      const what = l.arpType === ARPHRD.LOOPBACK ? 'a loopback link' : 'not an Ethernet link';
+      throw new Ec2netError('NotEthernet', `${ifname} is not an ENI (${what})`, { iface: ifname, arpType: l.arpType });
+    }
     return l.mac === '00:00:00:00:00:00' ? undefined : l;
   });
   if (!link) throw new Ec2netError('Transient', 'interface MAC is still all zeroes', { iface: ifname, waitedMs: MAC_WAIT_MS });

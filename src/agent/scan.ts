@@ -2,7 +2,7 @@
  * ec2ifscan: configure every interface that is an ENI (its MAC is listed by IMDS) and is not configured yet
  * (no record of a converged run since boot, or the link is down).
  */
-import { isEc2netError } from '../errors.js';
+import { isEc2netError, toEc2netError } from '../errors.js';
 import { listEniMacs } from '../imds/eni.js';
 import { parseIfname } from '../model/validate.js';
 import type { AgentContext } from './context.js';
@@ -79,7 +79,7 @@ export async function scan(ctx: AgentContext, opts: ScanOptions = {}): Promise<S
         else if (result.unmanaged !== undefined) unmanaged.push(name);
         else configured.push(result);
       } catch (error) {
-        ctx.log.error({ iface: name, err: error }, 'configuring interface failed');
+        ctx.log.error({ iface: name, kind: toEc2netError(error).kind, err: error }, 'configuring interface failed');
         failed.push({ ifname: name, error });
       }
     }

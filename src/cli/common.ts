@@ -15,8 +15,9 @@ import { readText } from '../ports/files.js';
 import { OVERFLOW_AFTER_MS, httpTransport, systemClock } from '../ports/http.js';
 import { NetlinkKernel } from '../ports/netlink-kernel.js';
 import { VERSION } from '../version.js';
+import { helpEpilogue } from './help.js';
 
-export { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../errors.js';
+export { EXIT_OK, EXIT_USAGE } from '../errors.js';
 
 export interface Command {
   readonly name: string;
@@ -26,6 +27,13 @@ export interface Command {
   readonly flags?: Record<string, { type: 'boolean' }>;
   /** The daemon: a request that waits for a busy IMDS connection opens one of its own after a while (see Pool). */
   readonly longRunning?: boolean;
+  /**
+   * Changes nothing (status, plan): runs without root, and says what it could not read. Reading rules, routes,
+   * addresses and links over rtnetlink needs no privilege; /run/ec2net is root's.
+   */
+  readonly readOnly?: boolean;
+  /** EC2NET_* variables this command reads beyond every command's (help.ts, ENVIRONMENT), for --help. */
+  readonly environment?: Readonly<Record<string, string>>;
   run(ctx: AgentContext, args: { iface?: string; flags: Record<string, boolean> }): Promise<number>;
 }
 
@@ -93,7 +101,7 @@ export async function main(cmd: Command, argv = process.argv.slice(2), env = pro
     }
     const { values, positionals } = parsed;
     if (values.help) {
-      process.stdout.write(`${cmd.usage}\n`);
+      process.stdout.write(`${cmd.usage}\n${helpEpilogue(cmd.name.split(' ')[0] as string, cmd.environment)}\n`);
       return EXIT_OK;
     }
     if (values.version) {
@@ -114,7 +122,7 @@ export async function main(cmd: Command, argv = process.argv.slice(2), env = pro
     const format = env.EC2NET_LOG_FORMAT || detectLogFormat(env);
     if (!isLogFormat(format)) throw usage(`EC2NET_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}`);
     log = createLogger(cmd.name, { level, format });
-    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    if (!cmd.readOnly && typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new Ec2netError('PermissionDenied', 'must run as root (it changes routing rules, routes and addresses)');
     }
     ctx = await buildContext(root, log, env, cmd.longRunning ?? false);

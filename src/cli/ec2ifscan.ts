@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { BOOT_IMDS_WAIT_MS, scan } from '../agent/scan.js';
-import { isEc2netError } from '../errors.js';
-import { EXIT_FAILED, EXIT_OK, runMain } from './common.js';
+import { exitCodeOf, isEc2netError } from '../errors.js';
+import { EXIT_OK, runMain } from './common.js';
 
 runMain({
   name: 'ec2ifscan',
@@ -11,7 +11,10 @@ Configure every interface that is an ENI of this instance and is not configured 
 
   --boot   as at boot (ec2ifscan.service): wait up to ${BOOT_IMDS_WAIT_MS / 1000} s for IMDS to become reachable (the
            primary interface may get its address after the scan starts); if it does not, exit 0 and leave
-           the ENIs to ec2netd, which configures them once IMDS answers`,
+           the ENIs to ec2netd, which configures them once IMDS answers
+
+When interfaces fail, the exit status is that of the first failure a retry cannot help (30-39), else that of the
+first (20-29); the log names each interface and its kind.`,
   ifaces: 0,
   flags: { boot: { type: 'boolean' } },
   async run(ctx, { flags }) {
@@ -34,6 +37,6 @@ Configure every interface that is an ENI of this instance and is not configured 
       },
       'scan finished',
     );
-    return result.failed.length === 0 ? EXIT_OK : EXIT_FAILED;
+    return exitCodeOf(result.failed.map((f) => f.error));
   },
 });

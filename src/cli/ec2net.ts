@@ -5,23 +5,32 @@
 import { cleanupDetached } from '../agent/detach.js';
 import { maybeSetHostname } from '../agent/hostname.js';
 import { linkWithMac, planFor } from '../agent/ifup.js';
-import { formatStatus, interfaceStatus, type InterfaceStatus } from '../agent/status.js';
+import { formatPlanDiff, planDiff } from '../agent/plan-diff.js';
+import { formatStatus, statusReport } from '../agent/status.js';
 import { describeAddress, describeRoute, describeRule } from '../model/state.js';
-import { askControl, controlPath } from '../ports/control.js';
+import { VERSION } from '../version.js';
 import { EXIT_OK, EXIT_USAGE, main, type Command } from './common.js';
+import { helpEpilogue } from './help.js';
 
 const USAGE = `usage: ec2net status [--json] [--root DIR]
-       ec2net plan [--json] [--root DIR] IFACE
+       ec2net plan [--diff] [--json] [--root DIR] IFACE
        ec2net cleanup [--root DIR]
        ec2net hostname [--root DIR]
+       ec2net --help | --version
 
 status   per ENI: id, device/card, table, addresses, rules and routes as the kernel holds them; with the daemon
-         running also drift seen, last refresh and last error
-plan     the rules, routes, addresses and files ec2ifup would make true for IFACE; changes nothing
+         running also drift seen, last refresh and last error. Without root: what the kernel shows, and what
+         needs root
+plan     the rules, routes, addresses and files ec2ifup would make true for IFACE; changes nothing. --diff: what
+         it would change, files as diff -u against the disk, and + (add), - (remove), ! (held by another owner,
+         left alone) and ~ (the link: up, DHCP address, altnames) for the kernel
 cleanup  remove the rules, files and records of every ENI whose device is gone
-hostname with SET_HOSTNAME=yes in ec2net.conf, name a system that has no hostname after IMDS local-hostname`;
+hostname with SET_HOSTNAME=yes in ec2net.conf, name a system that has no hostname after IMDS local-hostname
+
+status and plan run without root; cleanup and hostname need it.`;
 
 const json = { json: { type: 'boolean' as const } };
+const HELP = `${USAGE}\n${helpEpilogue('ec2net')}\n`;
 
 const commands: Record<string, Command> = {
   status: {
@@ -29,12 +38,12 @@ const commands: Record<string, Command> = {
     usage: USAGE,
     ifaces: 0,
     flags: json,
+    readOnly: true,
     async run(ctx, { flags }) {
-      const answer = (await askControl(controlPath(ctx.paths.runDir), 'status')) as { daemon?: unknown; interfaces?: InterfaceStatus[] } | undefined;
-      const running = Array.isArray(answer?.interfaces);
-      const list = running ? (answer?.interfaces as InterfaceStatus[]) : await interfaceStatus(ctx);
-      const doc = { daemonRunning: running, ...(running ? { daemon: answer?.daemon } : {}), interfaces: list };
-      process.stdout.write(flags.json ? `${JSON.stringify(doc, null, 2)}\n` : formatStatus(list, running));
+      const report = await statusReport(ctx);
+      // JSON has no undefined: null says "not known" (not root).
+      const doc = { ...report, daemonRunning: report.daemonRunning ?? null };
+      process.stdout.write(flags.json ? `${JSON.stringify(doc, null, 2)}\n` : formatStatus(report));
       return EXIT_OK;
     },
   },
@@ -42,9 +51,16 @@ const commands: Record<string, Command> = {
     name: 'ec2net plan',
     usage: USAGE,
     ifaces: 1,
-    flags: json,
+    flags: { ...json, diff: { type: 'boolean' } },
+    readOnly: true,
     async run(ctx, { iface, flags }) {
-      const { plan } = await planFor(ctx, await linkWithMac(ctx, iface as string));
+      const link = await linkWithMac(ctx, iface as string);
+      if (flags.diff) {
+        const d = await planDiff(ctx, link);
+        process.stdout.write(flags.json ? `${JSON.stringify(d, null, 2)}\n` : formatPlanDiff(d));
+        return EXIT_OK;
+      }
+      const { plan } = await planFor(ctx, link);
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
         return EXIT_OK;
@@ -88,7 +104,9 @@ const cmd = sub === undefined ? undefined : commands[sub];
 if (cmd) {
   void main(cmd, rest).then((code) => (process.exitCode = code));
 } else if (sub === '--help' || sub === '-h') {
-  process.stdout.write(`${USAGE}\n`);
+  process.stdout.write(HELP);
+} else if (sub === '--version') {
+  process.stdout.write(`ec2net ${VERSION}\n`);
 } else {
   process.stderr.write(`ec2net: ${sub === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(sub.slice(0, 32))}`}\n${USAGE}\n`);
   process.exitCode = EXIT_USAGE;

@@ -13,6 +13,7 @@ import { controlPath, serveControl } from '../ports/control.js';
 import { subscribeKernelEvents } from '../ports/netlink-events.js';
 import { UDEV_WAIT_MS, awaitUdev } from '../ports/udev.js';
 import { EXIT_OK, runMain } from './common.js';
+import { DAEMON_ENVIRONMENT } from './help.js';
 
 const DEFAULT_REFRESH_SECONDS = 60;
 const CONCURRENCY = 4;
@@ -41,8 +42,9 @@ async function notifyReady(): Promise<void> {
 
 runMain({
   name: 'ec2netd',
-  usage: 'usage: ec2netd [--root DIR] [--verbose]\n\nKeep every ENI of this instance configured: hotplug, refresh from IMDS, drift repair, detach cleanup.\nEC2NET_REFRESH_SECONDS sets the refresh period (default 60).',
+  usage: 'usage: ec2netd [--root DIR] [--verbose]\n\nKeep every ENI of this instance configured: hotplug, refresh from IMDS, drift repair, detach cleanup.\nExits 0 once stopped by SIGTERM or SIGINT; any other status is a failure to start.',
   ifaces: 0,
+  environment: DAEMON_ENVIRONMENT,
   longRunning: true,
   async run(ctx) {
     const scheduler = {

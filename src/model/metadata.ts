@@ -2,7 +2,7 @@
  * The ENI metadata the planner consumes, and the pure function that validates IMDS bodies into it.
  */
 import { Ec2netError } from '../errors.js';
-import { LINK_LOCAL_4, contains, covers, formatCidr4, formatIpv4, type Cidr4 } from './ipv4.js';
+import { LINK_LOCAL_4, contains, covers, formatCidr4, formatIpv4, parseCidr4, type Cidr4 } from './ipv4.js';
 import { covers6, formatCidr6, formatIpv6, contains6, isGlobalUnicast6, parseCidr6, parseIpv6, type Cidr6 } from './ipv6.js';
 import { parseEniId, parseIpv4Address, parseIpv4Network, parseMac, parseSmallIndex, splitLines } from './validate.js';
 
@@ -68,6 +68,14 @@ function sanitize(body: string): string {
 }
 
 /**
+ * Why a block was refused: an address and length whose host bits are set (`10.0.2.65/28`, which the strict parse
+ * refuses; `loose` parses it), or `otherwise`.
+ */
+function blockProblem(line: string, loose: (text: string, strictNetwork: boolean) => unknown, otherwise: string): string {
+  return loose(line, false) !== undefined ? `host bits set in ${sanitize(line)}` : `${otherwise}: ${sanitize(line)}`;
+}
+
+/**
  * Validates raw IMDS bodies. Throws InvalidMetadata naming the key; never returns a partially valid record.
  */
 export function parseEniMetadata(raw: RawEni): EniMetadata {
@@ -100,10 +108,10 @@ export function parseEniMetadata(raw: RawEni): EniMetadata {
   const onlyLinkLocal = noIpv4 || (lines.length === 1 && contains(LINK_LOCAL_4, parseIpv4Address(lines[0] as string) ?? 0));
   let subnet: Cidr4 | undefined;
   if (raw.subnetIpv4CidrBlock !== undefined || !onlyLinkLocal) {
-    subnet = parseIpv4Network(raw.subnetIpv4CidrBlock ?? '');
-    if (!subnet || subnet.prefixLen > 28 || subnet.prefixLen < 16) {
-      throw invalid('subnet-ipv4-cidr-block', mac, `not a VPC subnet (/16../28): ${sanitize(raw.subnetIpv4CidrBlock ?? '')}`);
-    }
+    const text = raw.subnetIpv4CidrBlock ?? '';
+    subnet = parseIpv4Network(text);
+    if (!subnet) throw invalid('subnet-ipv4-cidr-block', mac, blockProblem(text, parseCidr4, 'not a VPC subnet (/16../28)'));
+    if (subnet.prefixLen > 28 || subnet.prefixLen < 16) throw invalid('subnet-ipv4-cidr-block', mac, `not a VPC subnet (/16../28): ${sanitize(text)}`);
   }
 
   const localIpv4s: string[] = [];
@@ -121,7 +129,7 @@ export function parseEniMetadata(raw: RawEni): EniMetadata {
   const ipv4Prefixes: Cidr4[] = [];
   for (const line of listOf(raw.ipv4Prefix, 'ipv4-prefix', mac)) {
     const prefix = parseIpv4Network(line);
-    if (!prefix) throw invalid('ipv4-prefix', mac, `not a CIDR block: ${sanitize(line)}`);
+    if (!prefix) throw invalid('ipv4-prefix', mac, blockProblem(line, parseCidr4, 'not a CIDR block'));
     if (prefix.prefixLen < MIN_IPV4_PREFIX_LEN) {
       throw invalid('ipv4-prefix', mac, `prefix ${line} is wider than /${MIN_IPV4_PREFIX_LEN}`);
     }
@@ -135,7 +143,8 @@ export function parseEniMetadata(raw: RawEni): EniMetadata {
   const subnetIpv6: Cidr6[] = [];
   for (const line of listOf(raw.subnetIpv6CidrBlocks, 'subnet-ipv6-cidr-blocks', mac)) {
     const block = parseCidr6(line);
-    if (!block || block.prefixLen > 64 || block.prefixLen < 44 || !isGlobalUnicast6(block.base)) {
+    if (!block) throw invalid('subnet-ipv6-cidr-blocks', mac, blockProblem(line, parseCidr6, 'not a VPC IPv6 subnet (/44../64)'));
+    if (block.prefixLen > 64 || block.prefixLen < 44 || !isGlobalUnicast6(block.base)) {
       throw invalid('subnet-ipv6-cidr-blocks', mac, `not a VPC IPv6 subnet (/44../64): ${sanitize(line)}`);
     }
     if (!subnetIpv6.some((b) => b.base === block.base && b.prefixLen === block.prefixLen)) subnetIpv6.push(block);
@@ -155,7 +164,8 @@ export function parseEniMetadata(raw: RawEni): EniMetadata {
   const ipv6Prefixes: Cidr6[] = [];
   for (const line of listOf(raw.ipv6Prefix, 'ipv6-prefix', mac)) {
     const prefix = parseCidr6(line);
-    if (!prefix || !isGlobalUnicast6(prefix.base)) throw invalid('ipv6-prefix', mac, `not an IPv6 CIDR block: ${sanitize(line)}`);
+    if (!prefix) throw invalid('ipv6-prefix', mac, blockProblem(line, parseCidr6, 'not an IPv6 CIDR block'));
+    if (!isGlobalUnicast6(prefix.base)) throw invalid('ipv6-prefix', mac, `not a unicast IPv6 block: ${sanitize(line)}`);
     if (prefix.prefixLen < MIN_IPV6_PREFIX_LEN) throw invalid('ipv6-prefix', mac, `prefix ${line} is wider than /${MIN_IPV6_PREFIX_LEN}`);
     if (subnetIpv6.length > 0 && !subnetIpv6.some((b) => covers6(b, prefix))) {
       throw invalid('ipv6-prefix', mac, `prefix ${formatCidr6(prefix)} is outside the subnet's IPv6 blocks`);

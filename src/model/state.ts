@@ -44,6 +44,8 @@ export interface Link {
   readonly up: boolean;
   /** Alternative names (`ip link property add ... altname`). */
   readonly altnames: readonly string[];
+  /** The link's ARPHRD_* type (linux/if_arp.h) when it is not Ethernet (1), as every ENI is: loopback 772, tunnels. */
+  readonly arpType?: number;
 }
 
 export const MAIN_TABLE = 254;

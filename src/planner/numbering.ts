@@ -9,6 +9,13 @@ export function tableId(networkCard: number, deviceNumber: number): number {
   return TABLE_BASE + 100 * networkCard + deviceNumber;
 }
 
+/** The card and device a routing table id stands for; undefined outside ec2net's numbering (cards 0..99). */
+export function eniOfTable(table: number): { networkCard: number; deviceNumber: number } | undefined {
+  const n = table - TABLE_BASE;
+  if (!Number.isInteger(n) || n < 0 || n >= 100 * 100) return undefined;
+  return { networkCard: Math.floor(n / 100), deviceNumber: n % 100 };
+}
+
 /** The ifcfg backend's main-table metrics start at the table ids (v1's numbering: metric 10000 + 100×C + D). */
 export const IFCFG_METRIC_BASE = TABLE_BASE;
 /** The networkd backend's main-table metrics start here (amazon-ec2-net-utils v2's numbering: 512 + 100×C + D). */

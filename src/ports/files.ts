@@ -13,6 +13,24 @@ function code(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** The file system refused a permission: a run without root, where /run/ec2net is root's (mode 0700). */
+function denied(e: unknown): boolean {
+  return code(e) === 'EACCES' || code(e) === 'EPERM';
+}
+
+/**
+ * The names in a directory; [] when it does not exist or is no directory (nothing was ever written there), and
+ * PermissionDenied when it cannot be read.
+ */
+export async function listDir(path: string): Promise<string[]> {
+  try {
+    return readdirSync(path);
+  } catch (e) {
+    if (denied(e)) throw asEc2netError(e, 'PermissionDenied', 'cannot list directory', { path });
+    return [];
+  }
+}
+
 /** Files ec2net reads are small; anything larger is not one of them. */
 const MAX_READ_BYTES = 1 << 20;
 
@@ -32,7 +50,7 @@ export async function readText(path: string): Promise<string | undefined> {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     if (code(e) === 'ENOENT') return undefined;
-    throw asEc2netError(e, 'InvalidArgument', 'cannot read file', { path });
+    throw asEc2netError(e, denied(e) ? 'PermissionDenied' : 'InvalidArgument', 'cannot read file', { path });
   }
   try {
     const st = fstatSync(fd);

@@ -74,5 +74,8 @@ export const IFA_F_NOPREFIXROUTE = 0x200;
 /** <linux/if_link.h>: IFLA_* link attributes; ALT_IFNAME is nested in PROP_LIST. */
 export const IFLA = { ADDRESS: 1, IFNAME: 3, PROP_LIST: 52, ALT_IFNAME: 53 } as const;
 
+/** <linux/if_arp.h>: ARPHRD_* link types (ifinfomsg's ifi_type). Every ENI is an Ethernet device. */
+export const ARPHRD = { ETHER: 1, LOOPBACK: 772 } as const;
+
 /** <linux/if.h>: the interface flag `ip link set up` sets. */
 export const IFF_UP = 1;

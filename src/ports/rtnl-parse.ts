@@ -9,7 +9,7 @@
  */
 import { formatIpv6Bytes } from '../model/ipv6.js';
 import type { Address, Family, Link, Route, RouteScope, Rule } from '../model/state.js';
-import { AF, FRA, IFA, IFF_UP, IFLA, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_HDRLEN, RTA, RTN_UNICAST, RT_SCOPE, RT_TABLE } from './netlink-constants.js';
+import { AF, ARPHRD, FRA, IFA, IFF_UP, IFLA, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_HDRLEN, RTA, RTN_UNICAST, RT_SCOPE, RT_TABLE } from './netlink-constants.js';
 
 // Little-endian reads spelled out: Buffer's readUInt16LE and friends are JavaScript with range checks, several
 // times the cost of two indexed loads while the code is still interpreted, which is all of a command's life.
@@ -187,6 +187,7 @@ export function parseAddress(buf: Buffer, names: ReadonlyMap<number, string>, st
 /** struct ifinfomsg (16 bytes) + IFLA_* attributes. */
 export function parseLink(buf: Buffer, start = 0, end = buf.length): Link | undefined {
   if (!holds(start, end, IFINFOMSG_LEN)) return undefined;
+  const arpType = u16(buf, start + 2);
   const index = buf.readInt32LE(start + 4);
   const up = (u32(buf, start + 8) & IFF_UP) !== 0;
   let name = '';
@@ -204,5 +205,5 @@ export function parseLink(buf: Buffer, start = 0, end = buf.length): Link | unde
       }
     }
   }
-  return { index, name, mac, up, altnames };
+  return { index, name, mac, up, altnames, ...(arpType !== ARPHRD.ETHER ? { arpType } : {}) };
 }

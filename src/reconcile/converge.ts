@@ -128,13 +128,16 @@ export interface Unconverged {
   readonly changes: Changes;
   /** Everything that is not as desired, the link's state included, one line per item; empty: converged. */
   readonly problems: readonly string[];
+  /** Of those, what the link itself lacks: up, DHCP's address, altnames. */
+  readonly link: readonly string[];
 }
 
 /** The one definition of converged: one ENI's desired state against a snapshot (and its index, when one is kept). */
 export function unconverged(desired: Desired, snap: KernelSnapshot, own: Ownership, index = indexSnapshot(snap)): Unconverged {
   const observed = observedFor(index, desired);
   const changes = diff(desired, observed, own);
-  return { changes, problems: [...leftovers(changes), ...linkProblems(desired, snap, observed)] };
+  const link = linkProblems(desired, snap, observed);
+  return { changes, problems: [...leftovers(changes), ...link], link };
 }
 
 export interface ConvergeResult {

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { KINDS } from '../../src/errors.js';
 import { Vpc } from '../vpc/vpc.js';
 import { ENI0, ENI1, ENI2, SUBNETS, addressesOf, agent, succeeded, addressLines, kernelSnapshot, newRoot, prefixAddresses, reach, routeLines, ruleLines } from '../support/agent.js';
 
@@ -117,44 +118,45 @@ describe('ec2ifup / ec2ifdown in the simulated VPC', () => {
     await foreignSurvives();
   });
 
-  test('a failing IMDS removes nothing and exits 1 naming the key', async () => {
+  test('a failing IMDS removes nothing and exits 20 (Transient: retry later) naming the key', async () => {
     const before = await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']);
     await vpc.imds.setFault(`/latest/meta-data/network/interfaces/macs/${ENI1.mac}/local-ipv4s`, { status: 500 });
     const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
     await vpc.imds.clearFaults();
-    assert.equal(r.code, 1);
+    assert.equal(r.code, KINDS.Transient.exit, r.stderr);
     assert.match(r.stderr, /local-ipv4s/);
     assert.match(r.stderr, /HTTP 500/);
     assert.deepEqual(await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']), before);
   });
 
-  test('a hostile or oversized IMDS value is refused: exit 1, nothing written or applied', async () => {
+  test('a hostile or oversized IMDS value is refused: exit 31 (InvalidMetadata) or 20 (Transient), nothing written or applied', async () => {
     const key = `network/interfaces/macs/${ENI1.mac}/local-ipv4s`;
     const files = `${root}/etc/sysconfig/network-scripts/ifcfg-eth1`;
     const fileBefore = readFileSync(files, 'utf8');
     const before = await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']);
-    for (const [body, why] of [
-      ['10.0.2.10\n10.0.2.11;reboot', /local-ipv4s/],
-      ['10.0.2.10\n'.repeat(8000), /exceeds 65536 bytes/],
+    // An oversized body is a failed answer (the next may be whole), not a value to judge.
+    for (const [body, why, kind] of [
+      ['10.0.2.10\n10.0.2.11;reboot', /local-ipv4s/, 'InvalidMetadata'],
+      ['10.0.2.10\n'.repeat(8000), /exceeds 65536 bytes/, 'Transient'],
     ] as const) {
       await vpc.imds.setOverride(key, body);
       const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
       await vpc.imds.clearOverrides();
-      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.code, KINDS[kind].exit, r.stderr);
       assert.match(r.stderr, why);
       assert.deepEqual(await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']), before);
       assert.equal(readFileSync(files, 'utf8'), fileBefore);
     }
   });
 
-  test('IMDS gives eth1 the device-number of a live eth2: exit 1 naming both ENIs and the table; nothing changed, eth2 stays reachable', async () => {
+  test('IMDS gives eth1 the device-number of a live eth2: exit 24 (Conflict) naming both ENIs and the table; nothing changed, eth2 stays reachable', async () => {
     // A freshly attached ENI's device-number can answer another's while IMDS propagates (DESIGN.md, "IMDS facts").
     await ok('ec2ifup', ['eth2']);
     const before = await kernelSnapshot(vpc, ['eth0', 'eth1', 'eth2']);
     await vpc.imds.setOverride(`network/interfaces/macs/${ENI1.mac}/device-number`, String(ENI2.deviceNumber));
     const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
     await vpc.imds.clearOverrides();
-    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.code, KINDS.Conflict.exit, r.stderr);
     assert.match(r.stderr, new RegExp(`routing table 1000${ENI2.deviceNumber} belongs to ${ENI2.id} on eth2`));
     assert.match(r.stderr, new RegExp(ENI1.id));
     assert.match(r.stderr, /Conflict/);

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { KINDS } from '../../src/errors.js';
 import { Vpc, type Fault } from '../vpc/vpc.js';
 import { ENI0, ENI1, ENI2, SUBNETS, addressLines, agent, eventually, newRoot, reach, routeLines, ruleLines, startDaemon, type RunningDaemon } from '../support/agent.js';
 import { report } from '../support/figures.js';
@@ -134,12 +135,12 @@ describe('R1/R7 IMDS faults during refresh; foreign state', () => {
     });
   });
 
-  test('ec2ifup re-run during a fault exits 1, names the cause, and removes nothing', async () => {
+  test('ec2ifup re-run during a fault exits 20 (Transient), names the cause, and removes nothing', async () => {
     const before = await ruleLines(vpc);
     await vpc.imds.setFault(META, { status: 500 });
     const r = await agent(vpc, root, 'ec2ifup', ['eth1']);
     await vpc.imds.clearFaults();
-    assert.equal(r.code, 1);
+    assert.equal(r.code, KINDS.Transient.exit, r.stderr);
     assert.match(r.stderr, /HTTP 500/);
     assert.deepEqual(await ruleLines(vpc), before);
   });

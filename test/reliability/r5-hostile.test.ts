@@ -3,13 +3,15 @@
  *
  * - IMDS values (newlines and shell metacharacters in addresses, the MAC directory listing, the ENI id and the
  *   top-level mac; bodies over 64 KiB; invalid CIDRs; an IPv6 address in local-ipv4s; duplicate entries; a prefix
- *   wider than the subnet; device-number "-1" and "1e9"; hostile ipv6s, ipv6-prefix and subnet-ipv6-cidr-blocks): `ec2ifup IF` exits 1 with an error naming the key; no file
+ *   wider than the subnet; device-number "-1" and "1e9"; hostile ipv6s, ipv6-prefix and subnet-ipv6-cidr-blocks): `ec2ifup IF` exits 31 (InvalidMetadata; 20, Transient,
+ *   for an oversized body) with an error naming the key; no file
  *   is written; no dhclient is started; the kernel (rules, routes, addresses, link flags, altnames) is unchanged.
  *   A daemon started against the same IMDS stays up, answers `ec2net status`, starts no child process, writes nothing
  *   for the interface, and logs the refusal.
  * - Bad arguments and interface names for ec2ifup, ec2ifdown, ec2ifscan, ec2net and ec2netd: exit 2, a usage message
  *   that says what is wrong, nothing written.
- * - An ifcfg file that is a directory, a FIFO or garbage, and an ec2net.conf with unknown keys or garbage: exit 1
+ * - An ifcfg file that is a directory, a FIFO or garbage, and an ec2net.conf with unknown keys or garbage: exit 30
+ *   (InvalidArgument)
  *   with an error naming the file, nothing written or changed, the kernel unchanged.
  */
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +19,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { KINDS, type ErrorKind } from '../../src/errors.js';
 import { Vpc, type EniSpec } from '../vpc/vpc.js';
 import { ENI0, SUBNETS, kernelSnapshot, newRoot, startDaemon } from '../support/agent.js';
 import { report } from '../support/figures.js';
@@ -37,6 +40,8 @@ interface ImdsCase {
   readonly body: string;
   /** The key the error must name (the `key` log field ends with it). */
   readonly key: string;
+  /** The error's kind, which decides the exit status: InvalidMetadata unless said (an oversized body is a failed answer). */
+  readonly kind?: ErrorKind;
 }
 
 const IMDS_CASES: ImdsCase[] = [
@@ -46,10 +51,10 @@ const IMDS_CASES: ImdsCase[] = [
   { name: 'an IPv6 address where IPv4 belongs', path: KEY('local-ipv4s'), body: '2001:db8::50', key: 'local-ipv4s' },
   { name: 'a duplicate address', path: KEY('local-ipv4s'), body: '10.0.2.50\n10.0.2.51\n10.0.2.51', key: 'local-ipv4s' },
   { name: 'an address outside the subnet', path: KEY('local-ipv4s'), body: '10.0.2.50\n192.168.7.7', key: 'local-ipv4s' },
-  { name: 'an over-long address list (> 64 KiB)', path: KEY('local-ipv4s'), body: '10.0.2.50\n'.repeat(8000), key: 'local-ipv4s' },
+  { name: 'an over-long address list (> 64 KiB)', path: KEY('local-ipv4s'), body: '10.0.2.50\n'.repeat(8000), key: 'local-ipv4s', kind: 'Transient' },
   { name: 'a newline and a command in the ENI id', path: KEY('interface-id'), body: `${TARGET.id}\nrm -rf /`, key: 'interface-id' },
   { name: 'command substitution in the ENI id', path: KEY('interface-id'), body: `eni-$(touch ${PWNED})`, key: 'interface-id' },
-  { name: 'an over-long ENI id (> 64 KiB)', path: KEY('interface-id'), body: `eni-${'a'.repeat(70_000)}`, key: 'interface-id' },
+  { name: 'an over-long ENI id (> 64 KiB)', path: KEY('interface-id'), body: `eni-${'a'.repeat(70_000)}`, key: 'interface-id', kind: 'Transient' },
   { name: '; in the MAC directory listing', path: `${MACS}/02:e5:00:00:09:99;reboot/device-number`, body: '5', key: `${MACS}/` },
   { name: 'a newline and $(…) in the MAC directory listing', path: `${MACS}/02:e5:00:00:09:98\n$(touch ${PWNED.replace(/\//g, '_')})/device-number`, body: '6', key: `${MACS}/` },
   { name: 'a newline in the top-level mac', path: 'mac', body: `${ENI0.mac}\nreboot`, key: 'mac' },
@@ -196,7 +201,7 @@ describe('R5 hostile and malformed input: refused, nothing written, nothing exec
           // ec2ifup refuses, names the key, writes nothing, runs nothing, changes nothing.
           const root = newRoot();
           const r = await runAgent(vpc, root, 'ec2ifup', [TARGET.ifname], { timeoutMs: RUN_BOUND_MS });
-          assert.equal(r.code, 1, `exit ${r.code}: ${r.stderr}`);
+          assert.equal(r.code, KINDS[c.kind ?? 'InvalidMetadata'].exit, `exit ${r.code}: ${r.stderr}`);
           assert.match(r.stderr, keyField, r.stderr);
           const written = filesUnder(root);
           counts.writtenFiles += written.length;
@@ -262,7 +267,7 @@ describe('R5 hostile and malformed input: refused, nothing written, nothing exec
     }
   });
 
-  describe('unreadable or garbage files: exit 1 naming the file', () => {
+  describe('unreadable or garbage files: exit 30 (InvalidArgument) naming the file', () => {
     for (const c of FILE_CASES) {
       for (const command of c.commands) {
         test(`${c.name}: ${command}`, guard(async () => {
@@ -275,7 +280,7 @@ describe('R5 hostile and malformed input: refused, nothing written, nothing exec
           const [cmd, ...sub] = command.split(' ') as [CliCase['command'], ...string[]];
           const args = cmd === 'ec2ifup' || cmd === 'ec2ifdown' ? [TARGET.ifname] : sub;
           const r = await runAgent(vpc, root, cmd, args, { timeoutMs: RUN_BOUND_MS });
-          assert.equal(r.code, 1, `exit ${r.code} after ${r.ms} ms${r.code === 137 ? ' (killed: it hung)' : ''}: ${r.stderr}`);
+          assert.equal(r.code, KINDS.InvalidArgument.exit, `exit ${r.code} after ${r.ms} ms${r.code === 137 ? ' (killed: it hung)' : ''}: ${r.stderr}`);
           assert.ok(r.stderr.includes(`${root}/${rel}`), `the error names ${rel}: ${r.stderr}`);
           assert.match(r.stderr, c.says);
           const filesAfter = filesUnder(root);

@@ -67,9 +67,15 @@ export function commandArgv(command: string): string[] {
   return bundle ? [process.execPath, bundle, command] : [process.execPath, `${CLI}${command}.js`];
 }
 
-/** Runs one of the agent's commands in the instance namespace, with its files under `root`. */
-export function agent(vpc: Vpc, root: string, command: 'ec2ifup' | 'ec2ifdown' | 'ec2ifscan' | 'ec2net', args: string[] = []): Promise<RunResult> {
-  return vpc.exec('instance', [...commandArgv(command), ...args], {
+/** Runs a command as nobody: uid and gid 65534, no supplementary groups. */
+const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+
+/**
+ * Runs one of the agent's commands in the instance namespace, with its files under `root`; as nobody with
+ * `unprivileged` (root's files and directories then need modes that let others read what they should).
+ */
+export function agent(vpc: Vpc, root: string, command: 'ec2ifup' | 'ec2ifdown' | 'ec2ifscan' | 'ec2net', args: string[] = [], opts: { unprivileged?: boolean } = {}): Promise<RunResult> {
+  return vpc.exec('instance', [...(opts.unprivileged ? AS_NOBODY : []), ...commandArgv(command), ...args], {
     env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' },
     timeoutMs: 120_000,
   });

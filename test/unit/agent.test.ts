@@ -11,7 +11,9 @@ import { acquireLock, lockPath } from '../../src/ports/lock.js';
 import { ifdown } from '../../src/agent/ifdown.js';
 import { BOOT_IMDS_WAIT_MS, scan } from '../../src/agent/scan.js';
 import { EC2NET_PROTOCOL, parseConfig } from '../../src/config.js';
-import { formatStatus, interfaceStatus } from '../../src/agent/status.js';
+import { NEEDS_ROOT, formatStatus, interfaceStatus, kernelStatus } from '../../src/agent/status.js';
+import { formatPlanDiff, planDiff } from '../../src/agent/plan-diff.js';
+import { eniOfTable, tableId } from '../../src/planner/numbering.js';
 import { Ec2netError } from '../../src/errors.js';
 import type { Route, Rule } from '../../src/model/state.js';
 import { FakeKernel } from '../fakes/kernel.js';
@@ -257,6 +259,16 @@ describe('ec2ifup', () => {
     assert.ok(clock.sleeps.reduce((a, b) => a + b, 0) <= MAC_WAIT_MS + 1_000);
   });
 
+  test('lo, or a tunnel, is refused at once as never an ENI (NotEthernet, not retryable), with no wait for its MAC', async () => {
+    const { ctx, kernel, clock } = world();
+    kernel.links_ = kernel.links_.map((l) => (l.name === 'lo' ? { ...l, arpType: 772 } : l));
+    kernel.links_.push({ index: 9, name: 'gre1', mac: '00:00:00:00:00:00', up: true, altnames: [], arpType: 778 });
+    for (const [name, says] of [['lo', /^lo is not an ENI \(a loopback link\)$/], ['gre1', /^gre1 is not an ENI \(not an Ethernet link\)$/]] as const) {
+      await assert.rejects(ifup(ctx, name), (e: unknown) => e instanceof Ec2netError && e.kind === 'NotEthernet' && !e.retryable && says.test(e.message));
+    }
+    assert.deepEqual(clock.sleeps, []);
+  });
+
   test('an interface whose MAC IMDS does not list is not an ENI', async () => {
     const { ctx, kernel } = world();
     kernel.links_.push({ index: 9, name: 'docker0', mac: '02:42:ac:11:00:01', up: true, altnames: [] });
@@ -354,7 +366,7 @@ describe('UNMANAGED in ec2net.conf (an ENI another agent owns, as the VPC CNI ow
     assert.deepEqual(result.configured.map((x) => x.ifname).sort(), ['eth0', 'eth1']);
     const status = await interfaceStatus(ctx);
     assert.equal(status.find((x) => x.ifname === 'eth2')?.unmanaged, 'device-number=2-');
-    assert.match(formatStatus(status, false), /eth2 .*UNMANAGED \(UNMANAGED=device-number=2- in ec2net\.conf\)/);
+    assert.match(formatStatus({ daemonRunning: false, interfaces: status }), /eth2 .*UNMANAGED \(UNMANAGED=device-number=2- in ec2net\.conf\)/);
     assert.equal(status.find((x) => x.ifname === 'eth1')?.unmanaged, undefined);
 
     w.kernel.links_ = w.kernel.links_.map((l) => (l.name === 'eth2' ? { ...l, up: true } : l));
@@ -650,4 +662,76 @@ test('the record of added addresses is keyed by MAC', async () => {
   const { ctx, root } = world();
   await ifup(ctx, 'eth1');
   assert.deepEqual(readdirSync(`${root}/run/ec2net/state`), ['020000000002.json']);
+});
+
+const linkOf = (kernel: FakeKernel, name: string) => kernel.links_.find((l) => l.name === name) as FakeKernel['links_'][number];
+
+describe('ec2net plan --diff: what ec2ifup would change, against the files on disk and the kernel', () => {
+  test('before ec2ifup: every file created, every rule, route and address added, the link to bring up', async () => {
+    const { ctx, kernel } = world();
+    const d = await planDiff(ctx, linkOf(kernel, 'eth1'));
+    assert.deepEqual(d.files.map((f) => f.state), d.plan.files.map(() => 'created'));
+    const route = d.files.find((f) => f.path.endsWith('/route-eth1'));
+    assert.match(route?.diff ?? '', /^--- \/dev\/null\n\+\+\+ \S+\/route-eth1\n@@ -0,0 \+1,3 @@\n\+default via 10\.0\.2\.1 dev eth1 table 10001\n/);
+    assert.equal(d.kernel.addRules.length, 3);
+    assert.deepEqual(d.kernel.addAddresses.map((a) => a.address), ['10.0.2.11/32', '10.0.2.12/32']);
+    assert.deepEqual(d.link, ['link eth1 is not up', 'missing DHCP address: 10.0.2.10 on eth1', `missing altname: ${ETH1.id} on eth1`, 'missing altname: device-number-1 on eth1', 'missing altname: device-number-1.0 on eth1']);
+    const text = formatPlanDiff(d);
+    assert.match(text, /^\+ rule    from 10\.0\.2\.11\/32 lookup 10001 priority 10001 proto 236$/m);
+    assert.match(text, /^~ link eth1 is not up$/m);
+    assert.doesNotMatch(text, /nothing to change|not root/);
+  });
+
+  test('after ec2ifup: nothing to change; then a deleted rule, an unassigned address and an edited file show', async () => {
+    const { ctx, kernel, imds } = world();
+    await ifup(ctx, 'eth1');
+    const converged = await planDiff(ctx, linkOf(kernel, 'eth1'));
+    assert.deepEqual(converged.files.map((f) => f.state), converged.plan.files.map(() => 'unchanged'));
+    assert.match(formatPlanDiff(converged), /\nnothing to change\n$/);
+
+    kernel.rules_ = kernel.rules_.filter((r) => r.src !== '10.0.2.10/32');
+    imds.set(`network/interfaces/macs/${ETH1.mac}/local-ipv4s`, '10.0.2.10\n10.0.2.12');
+    const ifcfg = `${ctx.paths.networkScripts}/ifcfg-eth1`;
+    writeFileSync(ifcfg, readFileSync(ifcfg, 'utf8').replace('ONBOOT=yes', 'ONBOOT=no'));
+    const text = formatPlanDiff(await planDiff(ctx, linkOf(kernel, 'eth1')));
+    assert.match(text, /^\+ rule    from 10\.0\.2\.10\/32 lookup 10001/m);
+    assert.match(text, /^- rule    from 10\.0\.2\.11\/32 lookup 10001/m);
+    // The record says ec2net added it: it goes.
+    assert.match(text, /^- address 10\.0\.2\.11\/32 dev eth1$/m);
+    assert.match(text, /^-ONBOOT=no\n\+ONBOOT=yes$/m);
+    assert.match(text, /^unchanged: \S+\/route-eth1$/m);
+    assert.doesNotMatch(text, /nothing to change/);
+  });
+});
+
+describe('ec2net status from the kernel alone (not root: the records are root\'s)', () => {
+  test('each table of ec2net holding rules or routes, on the link its routes name, numbered back to card and device', async () => {
+    const { ctx, kernel } = world();
+    await ifup(ctx, 'eth1');
+    // The same ENI seen from the records (root) and from the kernel alone agree on what the kernel holds.
+    const [recorded] = (await interfaceStatus(ctx)).filter((s) => s.ifname === 'eth1');
+    const [seen, ...more] = kernelStatus(await kernel.snapshot(), EC2NET_PROTOCOL);
+    assert.deepEqual(more, [], 'the primary has no rules and no table routes of ours by default');
+    assert.deepEqual(seen, { ...recorded, down: false });
+    assert.equal(seen?.eniId, ETH1.id, 'read from the altname ec2ifup gave the link');
+  });
+
+  test('rules left by a device that is gone: listed without a link', () => {
+    const rule = { family: 4 as const, src: '10.0.3.10/32', table: tableId(1, 3), priority: tableId(1, 3), protocol: EC2NET_PROTOCOL };
+    const foreign = { ...rule, table: 10005, priority: 10005, protocol: 4 };
+    const [s, ...rest] = kernelStatus({ links: [], rules: [rule, foreign], routes: [], addresses: [] }, EC2NET_PROTOCOL);
+    assert.deepEqual(rest, [], 'a rule of another owner is not ec2net\'s');
+    assert.deepEqual(
+      { ifname: s?.ifname, mac: s?.mac, card: s?.networkCard, device: s?.deviceNumber, present: s?.present, rules: s?.rules },
+      { ifname: '', mac: undefined, card: 1, device: 3, present: false, rules: ['from 10.0.3.10/32 lookup 10103 priority 10103 proto 236'] },
+    );
+    const text = formatStatus({ daemonRunning: undefined, interfaces: [s!], needsRoot: NEEDS_ROOT });
+    assert.match(text, /^daemon: unknown \(its socket is root's\)\nnot root: shown as the kernel holds it; run as root for the rest:\n {2}- whether ec2netd runs/);
+    assert.match(text, /^- {2}- {2}mac - {2}device 3 card 1 {2}table 10103 {2}\(device gone\)$/m);
+  });
+
+  test('table numbers map back to card and device; others are not ec2net\'s', () => {
+    for (const [card, device] of [[0, 0], [0, 1], [1, 0], [3, 17], [99, 99]] as const) assert.deepEqual(eniOfTable(tableId(card, device)), { networkCard: card, deviceNumber: device });
+    for (const t of [254, 9999, 20000, 10000.5]) assert.equal(eniOfTable(t), undefined);
+  });
 });

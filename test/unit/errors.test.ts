@@ -1,32 +1,36 @@
 /**
- * The one error type: what each kind means for a retry and for the exit status (DESIGN.md, "Exit codes": 0
- * converged, 1 failed, 2 usage error), and the kinds the flows raise for a missing interface and a MAC IMDS does
- * not list.
+ * The one error type: what each kind means for a retry and for the exit status (0 success, 2 usage, 1 a bug, 20-29
+ * the kinds after which a retry can help, 30-39 those that will not work until something changes), and the kinds
+ * the flows raise for a missing interface, a MAC IMDS does not list, and a link that is no ENI at all.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ec2netError, EXIT_FAILED, EXIT_USAGE, toEc2netError, type ErrorKind } from '../../src/errors.js';
+import { Ec2netError, EXIT_OK, EXIT_USAGE, KINDS, exitCodeOf, toEc2netError, type ErrorKind } from '../../src/errors.js';
 import { transportError } from '../../src/imds/client.js';
 import { ifup } from '../../src/agent/ifup.js';
 import { FakeKernel } from '../fakes/kernel.js';
 import { FakeImds } from '../fakes/imds.js';
 import { fakeContext } from '../fakes/context.js';
 
-/** Every kind, with whether trying again shortly can succeed and the exit status it ends a command with. */
+/**
+ * Every kind, with whether trying again shortly can succeed and the exit status it ends a command with: the
+ * documented table (README, the man pages' EXIT STATUS), written out here so that a renumbering fails.
+ */
 const TABLE: Record<ErrorKind, [retryable: boolean, exit: number]> = {
+  Bug: [false, 1],
   Usage: [false, EXIT_USAGE],
-  InvalidArgument: [false, EXIT_FAILED],
-  InvalidMetadata: [false, EXIT_FAILED],
-  Transient: [true, EXIT_FAILED],
-  Unreachable: [true, EXIT_FAILED],
-  NoSuchInterface: [false, EXIT_FAILED],
-  NotAnEni: [true, EXIT_FAILED],
-  Busy: [true, EXIT_FAILED],
-  Conflict: [true, EXIT_FAILED],
-  VerificationError: [true, EXIT_FAILED],
-  PluginFailure: [true, EXIT_FAILED],
-  PermissionDenied: [false, EXIT_FAILED],
-  Bug: [false, EXIT_FAILED],
+  Transient: [true, 20],
+  Unreachable: [true, 21],
+  NotAnEni: [true, 22],
+  Busy: [true, 23],
+  Conflict: [true, 24],
+  VerificationError: [true, 25],
+  PluginFailure: [true, 26],
+  InvalidArgument: [false, 30],
+  InvalidMetadata: [false, 31],
+  NoSuchInterface: [false, 32],
+  NotEthernet: [false, 33],
+  PermissionDenied: [false, 34],
 };
 
 describe('error kinds', () => {
@@ -37,6 +41,22 @@ describe('error kinds', () => {
       assert.equal(e.exitCode, exit);
     });
   }
+
+  test('every kind has a code of its own; a retry can help exactly on 20-29', () => {
+    assert.deepEqual(Object.keys(KINDS).sort(), Object.keys(TABLE).sort());
+    const codes = Object.values(KINDS).map((k) => k.exit);
+    assert.equal(new Set(codes).size, codes.length);
+    assert.ok(!codes.includes(EXIT_OK));
+    for (const [kind, facts] of Object.entries(KINDS)) assert.equal(facts.retryable, facts.exit >= 20 && facts.exit <= 29, kind);
+  });
+
+  test('several failures (ec2ifscan): the first a retry cannot help decides, else the first', () => {
+    const e = (kind: ErrorKind) => new Ec2netError(kind, 'x');
+    assert.equal(exitCodeOf([]), EXIT_OK);
+    assert.equal(exitCodeOf([e('Transient'), e('Busy')]), 20);
+    assert.equal(exitCodeOf([e('Transient'), e('InvalidMetadata'), e('NoSuchInterface')]), 31);
+    assert.equal(exitCodeOf([new TypeError('x')]), 1);
+  });
 
   test('anything else thrown is a Bug, keeping its message and cause; an Ec2netError passes through', () => {
     const cause = new TypeError('undefined is not a function');

@@ -125,6 +125,17 @@ describe('parseEniMetadata refuses hostile and malformed values', () => {
     assert.ok(long.message.length < 200);
   });
 
+  test('a block whose host bits are set says so; one that is no block at all says that', () => {
+    const V6 = { ipv6s: '2001:db8:1::10', subnetIpv6CidrBlocks: '2001:db8:1::/64' };
+    const says = (over: Partial<RawEni>, key: string) => refused(raw(over), key).message;
+    assert.equal(says({ ipv4Prefix: '10.0.1.17/28' }, 'ipv4-prefix'), 'IMDS value refused: host bits set in "10.0.1.17/28"');
+    assert.equal(says({ subnetIpv4CidrBlock: '10.0.1.5/24' }, 'subnet-ipv4-cidr-block'), 'IMDS value refused: host bits set in "10.0.1.5/24"');
+    assert.equal(says({ ipv4Prefix: '10.0.1.16/2x' }, 'ipv4-prefix'), 'IMDS value refused: not a CIDR block: "10.0.1.16/2x"');
+    assert.equal(says({ subnetIpv4CidrBlock: '10.0.1.0/33' }, 'subnet-ipv4-cidr-block'), 'IMDS value refused: not a VPC subnet (/16../28): "10.0.1.0/33"');
+    assert.equal(says({ ...V6, ipv6Prefix: '2001:db8:1:0:1::1/80' }, 'ipv6-prefix'), 'IMDS value refused: host bits set in "2001:db8:1:0:1::1/80"');
+    assert.equal(says({ ...V6, subnetIpv6CidrBlocks: '2001:db8:1::1/64' }, 'subnet-ipv6-cidr-blocks'), 'IMDS value refused: host bits set in "2001:db8:1::1/64"');
+  });
+
   test('fields carry the (valid) MAC of the ENI whose key was refused', () => {
     const e = refused(raw({ deviceNumber: '-1' }), 'device-number');
     assert.equal(e.fields.mac, SECONDARY_MAC);

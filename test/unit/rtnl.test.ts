@@ -162,19 +162,20 @@ describe('encode → parse round trips (a request and the dump entry share the l
     await kernel.addAltname('eth1', 'ens6');
     assert.deepEqual(sent.map((s) => [s.type, s.flags]), [[RTM.SETLINK, 0], [RTM.SETLINK, 0], [RTM.NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL]]);
     const [up, down, alt] = batch(sent) as [Msg, Msg, Msg];
-    const link = { index: 3, name: '', mac: '00:00:00:00:00:00', altnames: [] };
+    // A request leaves ifi_type 0: the kernel does not read it.
+    const link = { index: 3, name: '', mac: '00:00:00:00:00:00', altnames: [], arpType: 0 };
     assert.deepEqual(parseLink(up.buf, up.start, up.end), { ...link, up: true });
     assert.deepEqual(parseLink(down.buf, down.start, down.end), { ...link, up: false });
     // ifi_change, the mask of flags to change: IFF_UP only. With 0, net/core/rtnetlink.c (do_setlink) takes ifi_flags
     // as all the flags, or, when they are 0 too (a down request), changes nothing.
     for (const m of [up, down]) assert.equal(m.buf.readUInt32LE(m.start + 12), IFF_UP, 'ifi_change: IFF_UP only');
-    assert.deepEqual(parseLink(alt.buf, alt.start, alt.end), { index: 2, name: '', mac: '00:00:00:00:00:00', up: false, altnames: ['ens6'] });
+    assert.deepEqual(parseLink(alt.buf, alt.start, alt.end), { index: 2, name: '', mac: '00:00:00:00:00:00', up: false, altnames: ['ens6'], arpType: 0 });
   });
 });
 
 /** What `ip -N -json` showed of the captured state (ip.json, written by capture.ts right after the dumps). */
 interface IpView {
-  link: Array<{ ifindex: number; ifname: string; address: string; flags: string[]; altnames?: string[] }>;
+  link: Array<{ ifindex: number; ifname: string; address: string; flags: string[]; altnames?: string[]; link_type: string }>;
   addr: Array<{ ifname: string; addr_info: Array<{ family: string; local: string; prefixlen: number }> }>;
   rule4: IpRule[];
   rule6: IpRule[];
@@ -203,11 +204,21 @@ describe('captured kernel dumps (kernel 6.18.44, iproute2 6.1.0) against `ip -js
   const any = (f: Family) => (f === 4 ? '0.0.0.0' : '::');
   const full = (f: Family) => (f === 4 ? 32 : 128);
 
-  test('links: index, name, MAC, up flag, altnames (IFLA_PROP_LIST arrives with NLA_F_NESTED set)', () => {
-    const expected: Link[] = ip.link.map((l) => ({ index: l.ifindex, name: l.ifname, mac: l.address, up: l.flags.includes('UP'), altnames: l.altnames ?? [] }));
+  test('links: index, name, MAC, up flag, altnames (IFLA_PROP_LIST arrives with NLA_F_NESTED set), type where not Ethernet', () => {
+    // `ip -N` prints the ARPHRD type as "[N]".
+    const type = (l: IpView['link'][number]) => Number(/^\[([0-9]+)\]$/.exec(l.link_type)?.[1]);
+    const expected: Link[] = ip.link.map((l) => ({
+      index: l.ifindex,
+      name: l.ifname,
+      mac: l.address,
+      up: l.flags.includes('UP'),
+      altnames: l.altnames ?? [],
+      ...(type(l) !== 1 ? { arpType: type(l) } : {}),
+    }));
     assert.deepEqual(links, expected);
     assert.deepEqual(links.find((l) => l.name === 'eth1'), { index: 2, name: 'eth1', mac: '02:00:00:00:10:01', up: true, altnames: ['ens6'] });
     assert.equal(links.find((l) => l.name === 'eth2')?.up, false);
+    assert.equal(links.find((l) => l.name === 'lo')?.arpType, 772);
   });
 
   test('addresses: family, interface, address and prefix length (the /128 was added noprefixroute)', () => {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathsFor } from '../../src/config.js';
+import { EXIT_USAGE, KINDS } from '../../src/errors.js';
 import { CACHE_DIR } from '../../scripts/package/layout.js';
 import { unitEnvironment, unitNodeFlags } from '../support/unit-env.js';
 
@@ -38,7 +39,7 @@ const DHCLIENT_UNIT = 'ec2net-dhclient@.service';
  * Settings of ec2netd's [Service] that are about what it runs, not its sandbox. Environment= holds the daemon's
  * memory settings (the commands are short-lived and keep the JIT).
  */
-const NOT_SANDBOX = new Set(['Type', 'NotifyAccess', 'ExecStart', 'Restart', 'RestartSec', 'TimeoutStopSec', 'Environment',
+const NOT_SANDBOX = new Set(['Type', 'NotifyAccess', 'ExecStart', 'Restart', 'RestartSec', 'RestartPreventExitStatus', 'TimeoutStopSec', 'Environment',
   // The commands keep V8's JIT, which makes the code it writes executable: node aborts at startup under this.
   'MemoryDenyWriteExecute']);
 
@@ -194,6 +195,8 @@ describe('the units run the installed commands', () => {
     assert.equal(one(u, 'Service', 'NotifyAccess'), 'all');
     assert.equal(one(u, 'Service', 'Restart'), 'on-failure');
     assert.match(one(u, 'Service', 'RestartSec') ?? '', /^[1-9][0-9]*s$/);
+    // What can end the daemon's start and will not pass by itself is not restarted: usage, ec2net.conf, not root.
+    assert.deepEqual(list(u, 'Service', 'RestartPreventExitStatus'), [EXIT_USAGE, KINDS.InvalidArgument.exit, KINDS.PermissionDenied.exit].map(String));
     assert.match(one(u, 'Unit', 'StartLimitIntervalSec') ?? '', /^[1-9][0-9]*$/);
     assert.match(one(u, 'Unit', 'StartLimitBurst') ?? '', /^[1-9][0-9]*$/);
     assert.ok(list(u, 'Unit', 'After').includes('network-pre.target'));
