@@ -27,10 +27,21 @@ export const DESCRIPTION = [
     'dhclient files are the ones ec2-net-utils wrote.',
 ];
 
-/** Distribution packages the agent runs, by packaging format. */
+/**
+ * Distribution packages the agent runs, by packaging format.
+ *
+ * Only the ifcfg backend runs dhclient (initscripts' ifup, or ec2net's own client); the networkd backend leaves DHCP
+ * to systemd-networkd and the nm backend to NetworkManager's internal client. RHEL 9 images run NetworkManager and
+ * install no dhclient (dhcp-client is optional there), Amazon Linux 2023 runs systemd-networkd: the rpm requires
+ * one of the three, as a rich dependency (rpm 4.13 and later; RHEL 8's is 4.14). There is no Recommends: dnf
+ * installs weak dependencies by default, and recommending NetworkManager would start a second network stack beside
+ * networkd on Amazon Linux 2023, while the nm backend needs no NetworkManager package or configuration beyond what
+ * runs NetworkManager (nmcli is in RHEL's NetworkManager package; the profile is a runtime keyfile).
+ * Debian's packages keep isc-dhcp-client: Debian 12 without networkd or NetworkManager is the ifcfg backend's.
+ */
 export const RUNTIME_DEPENDS = {
   deb: [`nodejs (>= ${MIN_NODE})`, 'iproute2', 'isc-dhcp-client'],
-  rpm: [`nodejs >= ${MIN_NODE}`, 'iproute', 'dhclient'],
+  rpm: [`nodejs >= ${MIN_NODE}`, 'iproute', '(dhclient or NetworkManager or systemd-networkd)'],
 } as const;
 
 /** Both manage the same interfaces with the same table numbers: two agents would fight over them. */

@@ -173,7 +173,13 @@ describe('metadata', () => {
       assert.deepEqual([name, version, release, rpmArch], ['ec2net', VERSION, '1', arch.rpm]);
       assert.match(license ?? '', /^Apache-2\.0( AND [A-Za-z0-9.-]+)*$/);
       const requires = ok('rpm', ['-qp', '--requires', file]).trim().split('\n');
-      for (const r of [`nodejs >= ${MIN_NODE}`, 'iproute', 'dhclient']) assert.ok(requires.includes(r), `Requires lacks ${r}`);
+      // A rich dependency: dhclient only for the ifcfg backend (scripts/package/meta.ts); rpm stamps the rpmlib feature.
+      const dhcp = '(dhclient or NetworkManager or systemd-networkd)';
+      for (const r of [`nodejs >= ${MIN_NODE}`, 'iproute', dhcp, 'rpmlib(RichDependencies) <= 4.12.0-1']) {
+        assert.ok(requires.includes(r), `Requires lacks ${r}: ${requires.join(', ')}`);
+      }
+      assert.ok(!requires.includes('dhclient'), 'dhclient is not required outright');
+      assert.equal(ok('rpm', ['-qp', '--recommends', file]).trim(), '', 'no weak dependencies (scripts/package/meta.ts)');
       assert.ok(!requires.includes('/usr/bin/node'), 'the bundle\'s #! must not add a file dependency');
       // rpm read the addon's ELF: its runtime needs are the architecture's own.
       assert.ok(requires.includes(arch.rpm === 'aarch64' ? 'ld-linux-aarch64.so.1()(64bit)' : 'libc.so.6(GLIBC_2.2.5)(64bit)'), requires.join(', '));
