@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Vpc, type EniSpec, type RunResult } from '../vpc/vpc.js';
+import { Vpc, type EniSpec } from '../vpc/vpc.js';
 import { Networkd } from '../vpc/networkd.js';
-import { DUAL_SUBNETS, commandArgv, eventually, newRoot, reach, succeeded } from '../support/agent.js';
+import { DUAL_SUBNETS, agentIn, agentVia, eventually, everyAddress, ipLines, newRoot, reach, succeeded } from '../support/agent.js';
 
 const PACKAGED_DROPIN = fileURLToPath(new URL('../../../packaging/networkd.conf.d/ec2net.conf', import.meta.url));
 const SUBNETS = DUAL_SUBNETS.slice(0, 2);
@@ -40,15 +40,8 @@ describe('networkd backend against a real systemd-networkd', () => {
   let nd: Networkd;
   let root: string;
 
-  const run = (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []): Promise<RunResult> =>
-    nd.exec([...commandArgv(command), ...args], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
-  const ok = async (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []) => succeeded(await run(command, args), `${command} ${args.join(' ')}`);
-  const ip = async (...args: string[]) => {
-    const r = await vpc.exec('instance', ['ip', ...args]);
-    assert.equal(r.code, 0, r.stderr);
-    return r.stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '');
-  };
-  const everyAddress = (enis: EniSpec[]) => enis.flatMap((e) => [...e.ipv4s, ...(e.ipv6s ?? [])]);
+  const { run, ok } = agentVia(() => ({ exec: (argv, o) => nd.exec(argv, o), vpc, root }));
+  const ip = (...args: string[]) => ipLines(vpc, ...args);
 
   before(async () => {
     vpc = await Vpc.create({ subnets: SUBNETS });
@@ -255,8 +248,8 @@ describe('networkd backend: the primary stays reachable whatever metric its rout
         await vpc.attach(OTHER);
         // A catch-all configures the secondaries before ec2net does.
         if (image.catchAll) await nd.waitForSetup('eth1', 'configured');
-        const scan = await nd.exec([...commandArgv('ec2ifscan')], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
-        succeeded(scan, 'ec2ifscan');
+        const harness = nd;
+        succeeded(await agentIn((argv, o) => harness.exec(argv, o), vpc, root, 'ec2ifscan', []), 'ec2ifscan');
         assert.equal((await nd.status('eth1')).networkFile, `/run/systemd/network/${image.unit}`);
         assert.equal((await nd.status('eth0')).networkFile, `/etc/systemd/network/${image.file}`);
         assert.equal(existsSync(`${root}/run/systemd/network/${image.file}.d`), false, "no drop-in into the primary's file");
@@ -286,8 +279,8 @@ describe('networkd backend: the primary stays reachable whatever metric its rout
         nd = await Networkd.start(vpc, { networkDir: `${root}/run/systemd/network`, confDropins: { 'ec2net.conf': readFileSync(PACKAGED_DROPIN, 'utf8') } });
         await vpc.attach(SAME);
         await vpc.attach(OTHER);
-        const scan = await nd.exec([...commandArgv('ec2ifscan')], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
-        succeeded(scan, 'ec2ifscan');
+        const harness = nd;
+        succeeded(await agentIn((argv, o) => harness.exec(argv, o), vpc, root, 'ec2ifscan', []), 'ec2ifscan');
         const r = await reach(vpc, [...P.ipv4s, ...SAME.ipv4s, ...OTHER.ipv4s]);
         assert.deepEqual(r.failed, [], `unreachable: ${r.failed.join(', ')}`);
         const routeGet = async (dst: string) => (await vpc.exec('instance', ['ip', 'route', 'get', dst, 'from', P.ipv4s[0] as string])).stdout;

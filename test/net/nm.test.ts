@@ -8,9 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { Vpc, type EniSpec, type RunResult } from '../vpc/vpc.js';
+import { Vpc, type EniSpec } from '../vpc/vpc.js';
 import { NetworkManager } from '../vpc/networkmanager.js';
-import { DUAL_SUBNETS, commandArgv, eventually, newRoot, reach, succeeded } from '../support/agent.js';
+import { DUAL_SUBNETS, agentVia, eventually, everyAddress, ipLines, newRoot, reach } from '../support/agent.js';
 
 const N0: EniSpec = { id: 'eni-0000000000000f000', mac: '02:ec:00:00:05:10', ifname: 'eth0', subnet: 'd1', deviceNumber: 0, ipv4s: ['10.0.1.10'], ipv6s: ['2001:db8:1::10'] };
 const N1: EniSpec = {
@@ -35,15 +35,8 @@ describe('NetworkManager backend against a real NetworkManager', () => {
   let nm: NetworkManager;
   let root: string;
 
-  const run = (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []): Promise<RunResult> =>
-    nm.exec([...commandArgv(command), ...args], { env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' }, timeoutMs: 120_000 });
-  const ok = async (command: 'ec2ifup' | 'ec2ifscan' | 'ec2net', args: string[] = []) => succeeded(await run(command, args), `${command} ${args.join(' ')}`);
-  const ip = async (...args: string[]) => {
-    const r = await vpc.exec('instance', ['ip', ...args]);
-    assert.equal(r.code, 0, r.stderr);
-    return r.stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '');
-  };
-  const everyAddress = (enis: EniSpec[]) => enis.flatMap((e) => [...e.ipv4s, ...(e.ipv6s ?? [])]);
+  const { run, ok } = agentVia(() => ({ exec: (argv, o) => nm.exec(argv, o), vpc, root }));
+  const ip = (...args: string[]) => ipLines(vpc, ...args);
   const rules = async () => [...(await ip('-4', 'rule', 'show')), ...(await ip('-6', 'rule', 'show'))];
   /** ec2net's state for eth1 with its secondary addresses `secondaries`, and the foreign rule, as `ip` shows them. */
   const assertInPlace = async (when: string, secondaries: string[]) => {

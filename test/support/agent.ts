@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathsFor } from '../../src/config.js';
-import type { EniSpec, RunResult, Vpc } from '../vpc/vpc.js';
+import type { EniSpec, RunOptions, RunResult, Vpc } from '../vpc/vpc.js';
 import { LogRecords } from './log-records.js';
 import { unitEnvironment, unitNodeFlags } from './unit-env.js';
 
@@ -70,15 +70,49 @@ export function commandArgv(command: string): string[] {
 /** Runs a command as nobody: uid and gid 65534, no supplementary groups. */
 const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
 
+export type AgentCommand = 'ec2ifup' | 'ec2ifdown' | 'ec2ifscan' | 'ec2net';
+/** Runs argv where the agent should run: the instance namespace, or a harness's namespaces (networkd's, NetworkManager's). */
+export type Exec = (argv: readonly string[], opts: RunOptions) => Promise<RunResult>;
+
 /**
  * Runs one of the agent's commands in the instance namespace, with its files under `root`; as nobody with
  * `unprivileged` (root's files and directories then need modes that let others read what they should).
  */
-export function agent(vpc: Vpc, root: string, command: 'ec2ifup' | 'ec2ifdown' | 'ec2ifscan' | 'ec2net', args: string[] = [], opts: { unprivileged?: boolean } = {}): Promise<RunResult> {
-  return vpc.exec('instance', [...(opts.unprivileged ? AS_NOBODY : []), ...commandArgv(command), ...args], {
+export function agent(vpc: Vpc, root: string, command: AgentCommand, args: string[] = [], opts: { unprivileged?: boolean } = {}): Promise<RunResult> {
+  return agentIn((argv, o) => vpc.exec('instance', argv, o), vpc, root, command, [...(opts.unprivileged ? AS_NOBODY : [])], args);
+}
+
+/** Runs one of the agent's commands through `exec` (after the `wrapper` argv, if any), with its files under `root`. */
+export function agentIn(exec: Exec, vpc: Vpc, root: string, command: AgentCommand, wrapper: string[], args: string[] = []): Promise<RunResult> {
+  return exec([...wrapper, ...commandArgv(command), ...args], {
     env: { EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'info' },
     timeoutMs: 120_000,
   });
+}
+
+/**
+ * `run` and `ok` (which must succeed) for the agent's commands through a harness's exec; `at` is read at each call,
+ * as the harness starts in before().
+ */
+export function agentVia(at: () => { exec: Exec; vpc: Vpc; root: string }) {
+  const run = (command: AgentCommand, args: string[] = []): Promise<RunResult> => {
+    const { exec, vpc, root } = at();
+    return agentIn(exec, vpc, root, command, [], args);
+  };
+  const ok = async (command: AgentCommand, args: string[] = []): Promise<RunResult> => succeeded(await run(command, args), `${command} ${args.join(' ')}`);
+  return { run, ok };
+}
+
+/** `ip ARGS` in the instance namespace, which must succeed: its output lines, trimmed, each run of blanks one space. */
+export async function ipLines(vpc: Vpc, ...args: string[]): Promise<string[]> {
+  const r = await vpc.exec('instance', ['ip', ...args]);
+  if (r.code !== 0) throw new Error(`ip ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '');
+}
+
+/** The ENIs' private IPv4 and IPv6 addresses (not their prefixes). */
+export function everyAddress(enis: EniSpec[]): string[] {
+  return enis.flatMap((e) => [...e.ipv4s, ...(e.ipv6s ?? [])]);
 }
 
 /** The exit of a command that must succeed, with its log in the assertion message when it does not. */
