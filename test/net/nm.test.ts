@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Vpc, type EniSpec } from '../vpc/vpc.js';
 import { NetworkManager } from '../vpc/networkmanager.js';
-import { DUAL_SUBNETS, agentVia, eventually, everyAddress, ipLines, newRoot, reach } from '../support/agent.js';
+import { DUAL_SUBNETS, agentVia, eventually, everyAddress, ipLines, newRoot, reach, startDaemon } from '../support/agent.js';
 
 const N0: EniSpec = { id: 'eni-0000000000000f000', mac: '02:ec:00:00:05:10', ifname: 'eth0', subnet: 'd1', deviceNumber: 0, ipv4s: ['10.0.1.10'], ipv6s: ['2001:db8:1::10'] };
 const N1: EniSpec = {
@@ -26,8 +26,12 @@ const N1: EniSpec = {
 };
 /** In the primary's subnet, IPv4 only. */
 const N2: EniSpec = { id: 'eni-0000000000000f002', mac: '02:ec:00:00:05:12', ifname: 'eth2', subnet: 'd1', deviceNumber: 2, ipv4s: ['10.0.1.20', '10.0.1.21'] };
+/** Attached while ec2netd runs. */
+const N3: EniSpec = { id: 'eni-0000000000000f003', mac: '02:ec:00:00:05:13', ifname: 'eth3', subnet: 'd2', deviceNumber: 3, ipv4s: ['10.0.2.30', '10.0.2.31'], ipv6s: ['2001:db8:2::30', '2001:db8:2::31'] };
 const CLOUD_INIT_ETH0 = `[connection]\nid=cloud-init eth0\nuuid=1dd9a779-d327-56e1-8454-c65e2556c12c\ntype=ethernet\n\n[ethernet]\nmac-address=${N0.mac}\n\n[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n`;
 const PROFILE1 = 'run/NetworkManager/system-connections/ec2net-02ec00000511.nmconnection';
+const PROFILE2 = 'run/NetworkManager/system-connections/ec2net-02ec00000512.nmconnection';
+const PROFILE3 = 'run/NetworkManager/system-connections/ec2net-02ec00000513.nmconnection';
 const FOREIGN_RULE = '1000: from 10.0.9.0/24 lookup 100 proto static';
 
 describe('NetworkManager backend against a real NetworkManager', () => {
@@ -144,5 +148,61 @@ describe('NetworkManager backend against a real NetworkManager', () => {
     assert.ok(r.includes(FOREIGN_RULE));
     assert.deepEqual(await ip('-4', 'route', 'show', 'table', '10001'), []);
     assert.deepEqual((await reach(vpc, everyAddress([N0, N2]))).failed, []);
+  });
+  /** The rules for `table` and the table's routes in `families` (the kernel has no IPv6 table an IPv4-only ENI never used). */
+  const tableState = async (table: number, families = ['-4', '-6']) => ({
+    rules: (await rules()).filter((l) => l.includes(`lookup ${table} `)),
+    routes: (await Promise.all(families.map((f) => ip(f, 'route', 'show', 'table', String(table))))).flat(),
+  });
+
+  test('the design\'s two facts: reapply deletes a foreign main-table route; rules and table routes survive load and restart', async () => {
+    // nmcli(1), "device reapply": it updates the device with the connection's current settings, and NetworkManager
+    // 1.42 then removes from the device the main-table routes the profile does not list, an admin's included.
+    // So ec2net never reapplies; it loads the profile and applies the difference to the kernel itself.
+    await ip('route', 'add', '192.0.2.0/24', 'dev', 'eth2', 'proto', 'static');
+    await nm.must(['device', 'reapply', 'eth2']);
+    await eventually(async () => {
+      const main = await ip('-4', 'route', 'show', 'table', 'main');
+      assert.ok(!main.some((l) => l.startsWith('192.0.2.0/24 dev eth2')), `the foreign route is still there: ${main.join(' | ')}`);
+    }, 10_000);
+    const ours = await tableState(10002, ['-4']);
+    assert.deepEqual(ours.rules.sort(), ['10002: from 10.0.1.20 lookup 10002 proto 236', '10002: from 10.0.1.21 lookup 10002 proto 236']);
+    assert.ok(ours.routes.some((l) => l.startsWith('default via 10.0.1.1 dev eth2 proto 236')), ours.routes.join(' | '));
+    // The profile handed over again (as ec2net does after a change), then NetworkManager restarted: NetworkManager
+    // 1.42 leaves rules alone and the routes in tables other than main that it did not add.
+    await nm.must(['connection', 'load', `/${PROFILE2}`]);
+    await nm.restart();
+    await nm.waitConnected('eth2', 'ec2net eth2');
+    await new Promise((r) => setTimeout(r, 3_000));
+    const after = await tableState(10002, ['-4']);
+    assert.deepEqual(after.rules.sort(), ours.rules);
+    assert.deepEqual(after.routes.sort(), [...ours.routes].sort());
+    assert.deepEqual((await reach(vpc, everyAddress([N0, N2]))).failed, []);
+  });
+
+  test('ec2netd: an ENI attached while it runs is configured through NetworkManager; detached, its profile, rules and routes go', async () => {
+    // The daemon runs where NetworkManager's private /run and system bus are, as nmcli needs.
+    const daemon = startDaemon(vpc, root, {}, (argv) => nm.enter(argv));
+    try {
+      await daemon.waitFor((r) => r.msg === 'ready', 60_000);
+      await vpc.attach(N3);
+      await eventually(async () => assert.deepEqual((await reach(vpc, everyAddress([N3]))).failed, []), 60_000);
+      assert.equal((await nm.device('eth3'))?.connection, 'ec2net eth3');
+      assert.ok(existsSync(`${root}/${PROFILE3}`));
+      const ours = await tableState(10003);
+      assert.equal(ours.rules.length, everyAddress([N3]).length, ours.rules.join(' | '));
+      assert.ok(ours.routes.some((l) => l.startsWith('default via 10.0.2.1 dev eth3 proto 236')), ours.routes.join(' | '));
+      assert.deepEqual((await reach(vpc, everyAddress([N0, N2]))).failed, []);
+      await vpc.detach(N3.id);
+      await eventually(async () => {
+        assert.equal(existsSync(`${root}/${PROFILE3}`), false, 'the profile');
+        assert.deepEqual(await tableState(10003), { rules: [], routes: [] });
+      }, 30_000);
+      assert.doesNotMatch(await nm.must(['-t', '-f', 'NAME', 'connection', 'show']), /ec2net eth3/);
+      assert.ok((await rules()).includes(FOREIGN_RULE));
+      assert.deepEqual((await reach(vpc, everyAddress([N0, N2]))).failed, []);
+    } finally {
+      await daemon.kill('SIGTERM');
+    }
   });
 });

@@ -200,10 +200,13 @@ export interface RunningDaemon {
 /**
  * Starts ec2netd in the instance namespace (as a child of this process, killed with the sandbox at the latest), as
  * its unit runs it: with ec2netd.service's node flags and Environment= (node and malloc settings), then `env`.
+ * `enter` puts it into namespaces of a harness's (NetworkManager's private mounts); it must exec the daemon, so that
+ * the child's pid is the daemon's.
  */
-export function startDaemon(vpc: Vpc, root: string, env: Record<string, string> = {}): RunningDaemon {
+export function startDaemon(vpc: Vpc, root: string, env: Record<string, string> = {}, enter = (argv: string[]) => ['ip', 'netns', 'exec', vpc.instanceNs, ...argv]): RunningDaemon {
   const [node, ...rest] = commandArgv('ec2netd');
-  const child = spawn('ip', ['netns', 'exec', vpc.instanceNs, node as string, ...unitNodeFlags('ec2netd.service'), ...rest], {
+  const [program, ...args] = enter([node as string, ...unitNodeFlags('ec2netd.service'), ...rest]);
+  const child = spawn(program as string, args, {
     env: { ...process.env, ...unitEnvironment('ec2netd.service'), EC2NET_ROOT: root, EC2NET_IMDS_URL: vpc.imdsUrl, EC2NET_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -220,7 +223,7 @@ export function startDaemon(vpc: Vpc, root: string, env: Record<string, string> 
       });
     },
     async kill(signal = 'SIGTERM') {
-      // `ip netns exec` execs the program, so the child's pid is the daemon's.
+      // `ip netns exec` and nsenter exec the program, so the child's pid is the daemon's.
       child.kill(signal);
       return exited;
     },

@@ -152,7 +152,8 @@ export class NetworkManager {
     this.holder = await Daemon.start('NetworkManager mount holder', argv, (d) => d.log.includes('ready\n'), HOLDER_START_TIMEOUT_MS);
   }
 
-  private enter(argv: readonly string[]): string[] {
+  /** The argv that runs `argv` in the instance network namespace and the private mount namespace (nsenter execs it). */
+  enter(argv: readonly string[]): string[] {
     const holder = this.holder;
     if (!holder || holder.exited) throw new Error('the NetworkManager harness is not running');
     return ['nsenter', '--target', String(holder.pid), '--mount', '--net', '--', ...argv];
