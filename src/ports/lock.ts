@@ -39,6 +39,7 @@
  * names are random so that libuv's unlink of the name when the server closes, long after it was dropped here,
  * cannot hit another run's.
  */
+import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { link, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
@@ -165,12 +166,8 @@ function probe(path: string): Promise<Probe> {
   });
 }
 
-/**
- * Waits for flock(2) on `fd` through flock(1): true once held, false when its wait bound passed. node:child_process
- * is loaded here, on the stale-lock path only: every command takes a lock, few ever meet a stale one.
- */
-async function flockFd(fd: number, guard: string): Promise<boolean> {
-  const { spawn } = await import('node:child_process');
+/** Waits for flock(2) on `fd` through flock(1): true once held, false when its wait bound passed. */
+function flockFd(fd: number, guard: string): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const child = spawn('flock', ['-x', '-w', String(GUARD_WAIT_S), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
     let stderr = '';
