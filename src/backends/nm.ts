@@ -18,7 +18,7 @@ import type { Config, Paths } from '../config.js';
 import type { Link } from '../model/state.js';
 import { NM_METRIC_BASE } from '../planner/numbering.js';
 import type { FileRenderer } from '../planner/plan.js';
-import { nmcli, nmDeviceState, NMCLI_NOT_FOUND, type Activator } from '../ports/activation.js';
+import { nmcli, nmDeviceState, nmView, NMCLI_NOT_FOUND, type Activator } from '../ports/activation.js';
 import { readText, removeFile, writeAtomic } from '../ports/files.js';
 import { isOurNmProfile, nmUuid, renderNm, selectsInterface, type NmPaths } from '../render/nm.js';
 import { configFlags, type Backend } from './backend.js';
@@ -39,11 +39,6 @@ export function nmRenderer(paths: NmPaths): FileRenderer {
         addresses: eni.addresses,
       }),
   };
-}
-
-/** The path NetworkManager sees for one of ec2net's files: EC2NET_ROOT is what NetworkManager sees as /. */
-function nmView(paths: Paths, path: string): string {
-  return path.slice(paths.root.length);
 }
 
 /** The first profile or ifcfg file of someone else's that selects this link, by path. */

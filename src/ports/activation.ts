@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { Ec2netError } from '../errors.js';
 import type { ActivationMode, Paths } from '../config.js';
 import { renderDhclientConf } from '../render/ifcfg.js';
-import { nmUuid } from '../render/nm.js';
+import { nmProfilePath, nmUuid } from '../render/nm.js';
 import { runChild } from './child.js';
 import { exists, readText, removeFile, writeAtomic } from './files.js';
 
@@ -247,6 +247,11 @@ export async function nmDeviceState(paths: Paths, ifindex: number): Promise<Read
   return keys;
 }
 
+/** The path NetworkManager sees for one of ec2net's files: EC2NET_ROOT is what NetworkManager sees as /. */
+export function nmView(paths: Paths, path: string): string {
+  return path.slice(paths.root.length);
+}
+
 /** The interface's ifindex and MAC as the kernel shows them in sysfs; undefined when it is gone. */
 async function sysfsLink(ifname: string): Promise<{ index: number; mac: string } | undefined> {
   const [index, mac] = await Promise.all([readText(`/sys/class/net/${ifname}/ifindex`), readText(`/sys/class/net/${ifname}/address`)]);
@@ -266,7 +271,13 @@ export function nmcliActivator(paths: Paths): Activator {
     async up(ifname) {
       const link = await sysfsLink(ifname);
       if (!link) throw new Ec2netError('NoSuchInterface', 'no such interface', { iface: ifname });
-      await nmcli(['--wait', String(NMCLI_WAIT_S), 'connection', 'up', 'uuid', nmUuid(link.mac), 'ifname', ifname], { iface: ifname });
+      const up = () => nmcli(['--wait', String(NMCLI_WAIT_S), 'connection', 'up', 'uuid', nmUuid(link.mac), 'ifname', ifname], { iface: ifname }, [0, NMCLI_NOT_FOUND]);
+      if ((await up()) !== NMCLI_NOT_FOUND) return;
+      // NetworkManager does not know the profile: a run that wrote it ended before loading it (the file is written
+      // only when it changes, so no later run would load it). It is loaded now.
+      const profile = nmView(paths, nmProfilePath({ runConnections: paths.nmRunConnections }, link.mac));
+      await nmcli(['connection', 'load', profile], { iface: ifname, path: profile });
+      if ((await up()) === NMCLI_NOT_FOUND) throw new Ec2netError('PluginFailure', "NetworkManager knows neither ec2net's profile nor the device", { iface: ifname, path: profile });
     },
     async isRunning(ifname) {
       const link = await sysfsLink(ifname);

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Vpc, type EniSpec } from '../vpc/vpc.js';
 import { NetworkManager } from '../vpc/networkmanager.js';
 import { DUAL_SUBNETS, agentVia, eventually, everyAddress, ipLines, newRoot, reach, startDaemon } from '../support/agent.js';
@@ -135,6 +135,18 @@ describe('NetworkManager backend against a real NetworkManager', () => {
     await eventually(() => assertInPlace('after a restart of NetworkManager', ['10.0.2.11', '10.0.2.13', '2001:db8:2::11']), 10_000);
     const scan = await ok('ec2ifscan');
     assert.doesNotMatch(scan.stderr, /starting DHCP/, 'nothing to activate again');
+  });
+
+  test('a profile NetworkManager never loaded (a run ended between writing and loading it) is loaded by the next ec2ifup', async () => {
+    const text = readFileSync(`${root}/${PROFILE2}`, 'utf8');
+    // NetworkManager forgets the profile and removes its file; the file put back unloaded is what such a run leaves.
+    await nm.must(['connection', 'delete', 'ec2net eth2']);
+    writeFileSync(`${root}/${PROFILE2}`, text, { mode: 0o600 });
+    assert.doesNotMatch(await nm.must(['-t', '-f', 'NAME', 'connection', 'show']), /ec2net eth2/);
+    const r = await ok('ec2ifup', ['eth2']);
+    assert.match(r.stderr, /starting DHCP/);
+    await nm.waitConnected('eth2', 'ec2net eth2');
+    assert.deepEqual((await reach(vpc, everyAddress([N0, N2]))).failed, []);
   });
 
   test('detach: the profile, the rules and the routes go; the foreign rule stays', async () => {
