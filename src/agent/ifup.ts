@@ -54,10 +54,14 @@ export interface IfupResult {
 
 /**
  * The probe's first answer other than undefined, or undefined at the bound. The probe runs again at each
- * notification: the watch begins before the first probe, so a change between a probe and the wait is not missed.
+ * notification: the watch begins before the probe it follows, so a change between a probe and the wait is not
+ * missed.
  */
 async function waitFor<T>(ctx: AgentContext, boundMs: number, probe: () => Promise<T | undefined>): Promise<T | undefined> {
   const deadline = ctx.clock.now() + boundMs;
+  // Most waits are over at once (the MAC is there, the lease is held): the watch is opened only for one that is not.
+  const first = await probe();
+  if (first !== undefined || boundMs <= 0) return first;
   const watch = ctx.kernel.watch();
   try {
     for (;;) {

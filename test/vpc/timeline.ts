@@ -94,7 +94,9 @@ export interface TimelineSpec {
  */
 export async function startTimeline(vpc: Vpc, spec: TimelineSpec): Promise<{ finish(): Promise<Phases> }> {
   const monitor = watch(vpc.instanceNs, ['ip', '-ts', 'monitor', 'link', 'address', 'rule'], undefined);
-  const capture = watch(vpc.vpcNs, ['tcpdump', '-i', 'any', '-n', '-l', '-tt', '-v', 'udp port 67 or udp port 68'], /listening on/);
+  // --immediate-mode: each packet as it comes, not in blocks a timeout flushes (a run over before the flush would
+  // lose them when tcpdump is stopped).
+  const capture = watch(vpc.vpcNs, ['tcpdump', '-i', 'any', '-n', '-l', '--immediate-mode', '-tt', '-v', 'udp port 67 or udp port 68'], /listening on/);
   const reach = watch(
     vpc.remoteNs,
     [process.execPath, REACH_CLOCK, '--port', String(vpc.echoPort), '--every', String(REACH_EVERY_MS), '--timeout', String(spec.timeoutMs ?? 60_000), ...spec.addresses],
