@@ -192,6 +192,33 @@ describe('NetworkManager backend against a real NetworkManager', () => {
     assert.deepEqual((await reach(vpc, everyAddress([N0, N2]))).failed, []);
   });
 
+  test("a rule in a profile's ipv4.routing-rules carries NetworkManager's protocol, never ec2net's: so ec2net installs its rules itself", async () => {
+    // nm-settings-nmcli(5), ipv4.routing-rules: "A comma separated list of routing rules for policy routing" in
+    // ip-rule's syntax. The question the design needed answered: which protocol the kernel shows for such a rule.
+    // ec2net's drift repair, cleanup and ownership all key on protocol 236.
+    const before = await rules();
+    await nm.must(['connection', 'modify', 'cloud-init eth0', '+ipv4.routing-rules', 'priority 5000 from 10.0.9.9 table 300']);
+    await nm.must(['device', 'reapply', 'eth0']);
+    try {
+      let added = '';
+      await eventually(async () => {
+        const now = (await rules()).filter((l) => l.startsWith('5000: from 10.0.9.9 lookup 300'));
+        assert.equal(now.length, 1, `the profile's rule: ${(await rules()).join(' | ')}`);
+        added = now[0] as string;
+      }, 10_000);
+      // NetworkManager 1.42 shows it as `proto static`.
+      assert.doesNotMatch(added, /proto 236/, added);
+      // Rules ec2net and others put there stay: NetworkManager adds its own beside them.
+      for (const l of before) assert.ok((await rules()).includes(l), `${l} went`);
+    } finally {
+      await nm.must(['connection', 'modify', 'cloud-init eth0', '-ipv4.routing-rules', 'priority 5000 from 10.0.9.9 table 300']);
+      await nm.must(['device', 'reapply', 'eth0']);
+    }
+    await eventually(async () => assert.ok(!(await rules()).some((l) => l.startsWith('5000: from 10.0.9.9')), 'the profile\'s rule goes with it'), 10_000);
+    // The primary's reapply renews its IPv6 address (DHCPv6 and duplicate address detection) before it answers.
+    await eventually(async () => assert.deepEqual((await reach(vpc, everyAddress([N0, N2]))).failed, []), 20_000, 500);
+  });
+
   test('ec2netd: an ENI attached while it runs is configured through NetworkManager; detached, its profile, rules and routes go', async () => {
     // The daemon runs where NetworkManager's private /run and system bus are, as nmcli needs.
     const daemon = startDaemon(vpc, root, {}, (argv) => nm.enter(argv));
