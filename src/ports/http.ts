@@ -198,11 +198,16 @@ class Pool {
     this.waiting.shift()?.hand(undefined);
   }
 
+  /** An idle connection taken off its list: no longer dropped on its idle events. */
+  private unidle(entry: { socket: Socket; drop: () => void }): Socket {
+    for (const event of IDLE_EVENTS) entry.socket.off(event, entry.drop);
+    return entry.socket;
+  }
+
   private take(key: string): Socket | undefined {
     const entry = this.idle.get(key)?.pop();
     if (!entry) return undefined;
-    const { socket, drop } = entry;
-    for (const event of IDLE_EVENTS) socket.off(event, drop);
+    const socket = this.unidle(entry);
     socket.ref();
     return socket;
   }
@@ -210,11 +215,11 @@ class Pool {
   /** Closes one idle connection of another key, so that a request for `key` can open one. */
   private closeIdleOther(key: string): void {
     for (const [other, list] of this.idle) {
-      if (other === key || list.length === 0) continue;
-      const entry = list.shift() as { socket: Socket; drop: () => void };
-      for (const event of IDLE_EVENTS) entry.socket.off(event, entry.drop);
-      this.open.delete(entry.socket);
-      entry.socket.destroy();
+      const entry = other === key ? undefined : list.shift();
+      if (!entry) continue;
+      const socket = this.unidle(entry);
+      this.open.delete(socket);
+      socket.destroy();
       return;
     }
   }
