@@ -79,7 +79,9 @@ runMain({
       cpuMicros,
       drained: () => compactor.idle(),
       deviceSettled: async (index, name) => {
-        if (await awaitUdev(index, name, ctx.clock.sleep)) ctx.log.warn({ iface: name, waitedMs: UDEV_WAIT_MS }, 'udev has not recorded the device: configuring it anyway');
+        const settled = await awaitUdev(index, name, ctx.clock.sleep);
+        if (settled === 'timeout') ctx.log.warn({ iface: name, waitedMs: UDEV_WAIT_MS }, 'udev has not recorded the device: configuring it anyway');
+        return settled !== 'ready';
       },
     });
     const self = () => ({

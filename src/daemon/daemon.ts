@@ -37,10 +37,10 @@ export interface DaemonOptions {
   /** Called each time the daemon's work queue drains (the moment to give a burst's garbage back). */
   readonly drained?: () => void;
   /**
-   * Resolves once udev is done with a device that appeared (renamed it, recorded it), bounded; the first
-   * configure of a link waits for it (ports/udev.ts).
+   * Resolves once udev is done with a device that appeared (renamed it, recorded it), bounded, with whether it
+   * had to wait (the name may have changed meanwhile); the first configure of a link waits for it (ports/udev.ts).
    */
-  readonly deviceSettled?: (index: number, name: string) => Promise<void>;
+  readonly deviceSettled?: (index: number, name: string) => Promise<boolean>;
 }
 
 export interface RoundFigures {
@@ -436,8 +436,7 @@ export class Ec2netDaemon {
 
   private async runConfigure(s: EniStatus): Promise<void> {
     let link = (await this.ctx.kernel.links()).find((l) => l.mac === s.mac);
-    if (link && !s.plan && this.opts.deviceSettled) {
-      await this.opts.deviceSettled(link.index, link.name);
+    if (link && !s.plan && (await this.opts.deviceSettled?.(link.index, link.name))) {
       // Under the name udev gave it.
       link = (await this.ctx.kernel.links()).find((l) => l.mac === s.mac);
     }

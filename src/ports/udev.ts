@@ -34,11 +34,15 @@ export function udevPending(index: number, name: string, dirs: UdevDirs = SYSTEM
   return assigned === NET_NAME_ENUM && !existsSync(`${dirs.run}/udev/data/n${index}`);
 }
 
-/** Resolves once udev has recorded the device, or at UDEV_WAIT_MS; returns whether it waited out the bound. */
-export async function awaitUdev(index: number, name: string, sleep: (ms: number) => Promise<void>, dirs: UdevDirs = SYSTEM): Promise<boolean> {
-  for (let waited = 0; udevPending(index, name, dirs); waited += UDEV_LOOK_MS) {
-    if (waited >= UDEV_WAIT_MS) return true;
+/**
+ * Resolves once udev has recorded the device, or at UDEV_WAIT_MS: 'ready' when there was nothing to wait for,
+ * 'recorded' after a wait, 'timeout' at the bound.
+ */
+export async function awaitUdev(index: number, name: string, sleep: (ms: number) => Promise<void>, dirs: UdevDirs = SYSTEM): Promise<'ready' | 'recorded' | 'timeout'> {
+  let waited = 0;
+  for (; udevPending(index, name, dirs); waited += UDEV_LOOK_MS) {
+    if (waited >= UDEV_WAIT_MS) return 'timeout';
     await sleep(UDEV_LOOK_MS);
   }
-  return false;
+  return waited === 0 ? 'ready' : 'recorded';
 }

@@ -11,8 +11,8 @@
  *   list (and main-table routes on it that NetworkManager did not add); in the profile they survive a reapply, a
  *   re-activation and a restart of NetworkManager.
  * - No `route-table`: it moves DHCP's and RA's routes out of the main table into the ENI's table (where ec2net keeps
- *   its own, stamped with its protocol). No `routing-rules`: NetworkManager has no protocol for them, so they would
- *   not be ec2net's. ec2net installs the table's routes and the source rules itself; NetworkManager left both, and
+ *   its own, stamped with its protocol). No `routing-rules`: NetworkManager installs them as `proto static`, so
+ *   they would not be ec2net's. ec2net installs the table's routes and the source rules itself; NetworkManager left both, and
  *   every other tool's rules and table routes, alone through reapply, profile load and restart. A re-activation
  *   takes the device's addresses away for a moment, and the kernel drops every route through it (any table): the
  *   daemon puts ec2net's back (drift repair).

@@ -20,7 +20,7 @@ import { ManualScheduler } from '../fakes/scheduler.js';
 const ETH0: FakeEni = { mac: '02:00:00:00:00:01', id: 'eni-00000000000000001', deviceNumber: 0, subnet: '10.0.1.0/24', ipv4s: ['10.0.1.10'] };
 const ETH1: FakeEni = { mac: '02:00:00:00:00:02', id: 'eni-00000000000000002', deviceNumber: 1, subnet: '10.0.2.0/24', ipv4s: ['10.0.2.10', '10.0.2.11'] };
 
-async function world(opts: { conf?: string; debounceMs?: number; deviceSettled?: (kernel: FakeKernel, index: number, name: string) => Promise<void> } = {}) {
+async function world(opts: { conf?: string; debounceMs?: number; deviceSettled?: (kernel: FakeKernel, index: number, name: string) => Promise<boolean> } = {}) {
   const kernel = new FakeKernel({
     links_: [
       { index: 1, name: 'lo', mac: '00:00:00:00:00:00', up: true, altnames: [] },
@@ -106,9 +106,11 @@ test("a link's first configure waits until udev is done with it, and uses the na
   const settled: string[] = [];
   const w = await world({
     // udev renames the kernel's eth2 to ens7 before it is done with the device.
+    // It waited only for that one; the others were recorded before the daemon looked.
     deviceSettled: async (k, index, name) => {
       settled.push(name);
       k.links_ = k.links_.map((l) => (l.index === index && l.name === 'eth2' ? { ...l, name: 'ens7' } : l));
+      return name === 'eth2';
     },
   });
   const ETH2: FakeEni = { mac: '02:00:00:00:00:03', id: 'eni-00000000000000003', deviceNumber: 2, subnet: '10.0.3.0/24', ipv4s: ['10.0.3.10'] };

@@ -41,9 +41,12 @@ test('the wait ends when udev records the device, and at the bound when it never
     slept += ms;
     if (slept === 50) writeFileSync(`${dirs.run}/udev/data/n4`, 'I:1\n');
   };
-  assert.equal(await awaitUdev(4, 'eth1', sleep, dirs), false);
+  assert.equal(await awaitUdev(4, 'eth1', sleep, dirs), 'recorded');
   assert.equal(slept, 50);
   slept = 0;
-  assert.equal(await awaitUdev(9, 'eth3', async (ms) => void (slept += ms), dirs), true);
+  assert.equal(await awaitUdev(4, 'eth1', sleep, dirs), 'ready', 'recorded already: nothing to wait for');
+  assert.equal(slept, 0);
+  slept = 0;
+  assert.equal(await awaitUdev(9, 'eth3', async (ms) => void (slept += ms), dirs), 'timeout');
   assert.equal(slept, UDEV_WAIT_MS);
 });
